@@ -1,0 +1,10 @@
+"""entitysam: find, segment and track every entity in a video, no prompts (EntitySAM, CVPR 2025)."""
+
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("entitysam")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+local"
+
+__all__ = ["__version__"]
