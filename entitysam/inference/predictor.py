@@ -1,0 +1,132 @@
+"""Streaming EntitySAM predictor: feed frames one at a time (SAM 2 predictor style).
+
+One instance per video (``reset`` starts a new one). The first frame is fed ``warmup + 1``
+times (positions 0..warmup, spec §6.1 / quirk 9); only position 0 samples points and uses
+``no_mem_embed``; every position stores its own memory in a ring buffer of the last
+``num_maskmem`` positions. Memory use is flat in the video length.
+
+Example::
+
+    model = build_entitysam("tiny")
+    predictor = EntitySAMPredictor(model)
+    for pil in frames:
+        for out in predictor.step(preprocess(pil, predictor.image_size)):
+            ...  # out.lowres_logits (Q, 1, s, s), out.eiou (Q,)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from entitysam.inference.hole_filling import fill_holes
+from entitysam.inference.memory import MemoryBank
+from entitysam.inference.precision import resolve_precision
+from entitysam.modeling.entitysam import EntitySAM
+
+
+@dataclass
+class PositionOutput:
+    position: int  # index in the sequence fed to the model (warm-up copies included)
+    frame_index: int  # video frame index (0 for the warm-ups)
+    is_warmup: bool
+    lowres_logits: torch.Tensor  # (Q, 1, s, s) float32 mask logits after hole filling
+    eiou: torch.Tensor  # (Q,) float32 expected IoU
+    iou: torch.Tensor  # (Q,)
+    entity_logits: torch.Tensor  # (Q, 2)
+    points: torch.Tensor  # (Q, 2) prompt points (input pixels, official transposed order)
+    holefill_px: torch.Tensor | None = None  # (Q,) pixels changed by hole filling
+    debug: dict = field(default_factory=dict)
+
+
+class EntitySAMPredictor:
+    """Per-video streaming inference state around an :class:`EntitySAM` model.
+
+    Args:
+        model: the model (its device is used).
+        warmup: extra copies of frame 0 fed first (3 officially).
+        fill_hole_area: hole-filling area threshold (8 officially; 0 disables).
+        precision: ``fp32`` (default), ``official-bf16`` (CUDA) or ``bf16`` (CPU).
+        keep_debug: record intermediates (pooled features etc.) in ``PositionOutput.debug``.
+    """
+
+    def __init__(
+        self,
+        model: EntitySAM,
+        *,
+        warmup: int = 3,
+        fill_hole_area: int = 8,
+        precision: str = "fp32",
+        keep_debug: bool = False,
+    ):
+        if warmup < 0:
+            raise ValueError("warmup must be >= 0")
+        self.model = model.eval()
+        self.device = next(model.parameters()).device
+        self.precision = resolve_precision(precision, self.device)
+        self.warmup = warmup
+        self.fill_hole_area = fill_hole_area
+        self.keep_debug = keep_debug
+        self.memory = MemoryBank(model.cfg.num_maskmem, self.precision.memory_dtype)
+        self.reset()
+
+    @property
+    def image_size(self) -> int:
+        return self.model.cfg.image_size
+
+    @property
+    def num_slots(self) -> int:
+        return self.model.cfg.num_slots
+
+    def reset(self) -> None:
+        """Forget the current video (memories, prompt points, counters)."""
+        self.memory.clear()
+        self._points: torch.Tensor | None = None
+        self._position = 0
+        self._frame_index = 0
+
+    @torch.inference_mode()
+    def step(self, image: torch.Tensor) -> list[PositionOutput]:
+        """Process the next video frame.
+
+        Args:
+            image: (3, S, S) float32 normalised frame (``entitysam.io.frames.preprocess``).
+        Returns:
+            ``warmup + 1`` outputs for a video's first frame (warm-ups first), else one.
+        """
+        S = self.image_size
+        if tuple(image.shape) != (3, S, S):
+            raise ValueError(f"expected a (3, {S}, {S}) preprocessed frame, got {tuple(image.shape)}")
+        image = image.to(self.device, torch.float32)[None]
+        repeats = self.warmup + 1 if self._position == 0 else 1
+        outputs = []
+        with self.precision.context():
+            feats = self.model.encode_frame(image)  # once per frame, reused by its warm-up positions
+            for r in range(repeats):
+                outputs.append(self._run_position(feats, is_warmup=r < repeats - 1))
+        self._frame_index += 1
+        return outputs
+
+    def _run_position(self, feats, is_warmup: bool) -> PositionOutput:
+        debug = {} if self.keep_debug else None
+        if debug is not None:
+            debug["feats"] = feats
+        out = self.model.step(feats, self.memory.read(), self._points, encode_memory=True, debug=debug)
+        self.memory.add(out.memory)
+        self._points = out.points.detach()  # quirk 7: cumulative, never reset within a video
+        logits, changed = fill_holes(out.lowres_logits.float(), self.fill_hole_area)  # after memory encoding
+        result = PositionOutput(
+            position=self._position,
+            frame_index=self._frame_index,
+            is_warmup=is_warmup,
+            lowres_logits=logits,
+            eiou=out.eiou.float(),
+            iou=out.iou.float(),
+            entity_logits=out.entity_logits.float(),
+            points=out.points.float(),
+            holefill_px=changed,
+            debug=out.debug,
+        )
+        self._position += 1
+        return result

@@ -1,0 +1,185 @@
+"""EntityDecoder: mask queries + IoU queries with inter-entity self-attention (official
+``MaskQueryIoUDecoder`` + ``TwoWayQueryIoUTransformer``; state-dict prefix ``sam_mask_decoder.``).
+
+One decoder call decodes all Q slots at once. The token sequence T (4Q rows: Q mask queries,
+Q IoU queries, then the 2Q prompt tokens slot-major) is
+
+* self-attended jointly (batch 1, 4Q tokens): entities see each other;
+* cut into 4 chunks of Q and laid side by side for the cross-attentions, so image copy b
+  attends with {T[b], T[Q+b], T[2Q+b], T[3Q+b]} (spec model.md §5.3, quirk 2 — this mixes
+  prompt tokens across slots; the released weights were trained this way).
+
+Building blocks (``Attention``, ``MLP``, ``LayerNorm2d``) are imported from Meta's ``sam2``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from sam2.modeling.sam.transformer import Attention
+from sam2.modeling.sam2_utils import MLP, LayerNorm2d
+
+NUM_SPLITS = 4  # tokens per image copy: mask query, IoU query, 2 prompt tokens
+
+
+def group_tokens(tokens: Tensor, num_slots: int) -> Tensor:
+    """(1, 4Q, C) -> (Q, 4, C): image copy b gets rows b, Q+b, 2Q+b, 3Q+b."""
+    return tokens.reshape(NUM_SPLITS, num_slots, tokens.shape[-1]).transpose(0, 1)
+
+
+def ungroup_tokens(grouped: Tensor) -> Tensor:
+    """(Q, 4, C) -> (1, 4Q, C), inverse of :func:`group_tokens`."""
+    return grouped.transpose(0, 1).reshape(1, -1, grouped.shape[-1])
+
+
+class QueryAttentionBlock(nn.Module):
+    """One decoder layer (official ``TwoWayAttentionBlock`` of ``transformer_query_iou``)."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_dim: int, downsample_rate: int, skip_first_layer_pe: bool):
+        super().__init__()
+        self.self_attn = Attention(dim, num_heads)
+        self.norm1 = nn.LayerNorm(dim)
+        self.cross_attn_token_to_image = Attention(dim, num_heads, downsample_rate=downsample_rate)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = MLP(dim, mlp_dim, dim, num_layers=2, activation=nn.ReLU)
+        self.norm3 = nn.LayerNorm(dim)
+        self.norm4 = nn.LayerNorm(dim)
+        self.cross_attn_image_to_token = Attention(dim, num_heads, downsample_rate=downsample_rate)
+        self.skip_first_layer_pe = skip_first_layer_pe
+
+    def forward(self, tokens: Tensor, keys: Tensor, token_pe: Tensor, key_pe: Tensor) -> tuple[Tensor, Tensor]:
+        """tokens, token_pe: (1, 4Q, C); keys, key_pe: (Q, HW, C)."""
+        Q = keys.shape[0]
+        # 1. inter-entity self-attention over all 4Q tokens (layer 0: no PE, no residual)
+        if self.skip_first_layer_pe:
+            tokens = self.self_attn(q=tokens, k=tokens, v=tokens)
+        else:
+            q = tokens + token_pe
+            tokens = tokens + self.self_attn(q=q, k=q, v=tokens)
+        tokens = self.norm1(tokens)
+        # 2-5. grouped cross-attention, one group of 4 tokens per image copy
+        tok = group_tokens(tokens, Q)
+        pe = group_tokens(token_pe, Q)
+        k = keys + key_pe
+        tok = self.norm2(tok + self.cross_attn_token_to_image(q=tok + pe, k=k, v=keys))
+        tok = self.norm3(tok + self.mlp(tok))
+        keys = self.norm4(keys + self.cross_attn_image_to_token(q=k, k=tok + pe, v=tok))
+        return ungroup_tokens(tok), keys
+
+
+class QueryTransformer(nn.Module):
+    """Official ``TwoWayQueryIoUTransformer``: ``depth`` query blocks + final token-to-image attention."""
+
+    def __init__(self, depth: int, dim: int, num_heads: int, mlp_dim: int, downsample_rate: int = 2):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            QueryAttentionBlock(dim, num_heads, mlp_dim, downsample_rate, skip_first_layer_pe=(i == 0))
+            for i in range(depth)
+        )
+        self.final_attn_token_to_image = Attention(dim, num_heads, downsample_rate=downsample_rate)
+        self.norm_final_attn = nn.LayerNorm(dim)
+
+    def forward(self, image: Tensor, image_pe: Tensor, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """image, image_pe: (Q, C, h, w); tokens: (1, 4Q, C) -> (hs (1, 4Q, C), keys (Q, hw, C))."""
+        Q = image.shape[0]
+        keys = image.flatten(2).permute(0, 2, 1)
+        key_pe = image_pe.flatten(2).permute(0, 2, 1)
+        queries = tokens
+        for layer in self.layers:
+            queries, keys = layer(queries, keys, tokens, key_pe)
+        tok, pe = group_tokens(queries, Q), group_tokens(tokens, Q)
+        attn = self.final_attn_token_to_image(q=tok + pe, k=keys + key_pe, v=keys)
+        queries = self.norm_final_attn(queries + ungroup_tokens(attn))
+        return queries, keys
+
+
+class EntityDecoder(nn.Module):
+    """Multi-entity mask decoder (official ``MaskQueryIoUDecoder``).
+
+    Args:
+        num_slots: Q (50 for the released models).
+        transformer_dim: C (256).
+        depth: transformer layers (4 for ViT-S, 8 for ViT-L).
+    """
+
+    def __init__(
+        self,
+        num_slots: int = 50,
+        transformer_dim: int = 256,
+        depth: int = 4,
+        num_heads: int = 8,
+        mlp_dim: int = 2048,
+        num_multimask_outputs: int = 3,
+        iou_head_depth: int = 3,
+        iou_head_hidden_dim: int = 256,
+    ):
+        super().__init__()
+        C = transformer_dim
+        self.num_slots = num_slots
+        self.transformer_dim = C
+        self.transformer = QueryTransformer(depth, C, num_heads, mlp_dim)
+        # legacy SAM tokens (loaded from SAM 2.1, unused by EntitySAM)
+        self.num_mask_tokens = num_multimask_outputs + 1
+        self.iou_token = nn.Embedding(1, C)
+        self.mask_tokens = nn.Embedding(self.num_mask_tokens, C)
+        self.queries = nn.Embedding(num_slots, C)  # mask queries, one per slot
+        self.iou_queries = nn.Embedding(num_slots, C)  # IoU / score queries, one per slot
+        self.output_upscaling = nn.Sequential(
+            nn.ConvTranspose2d(C, C // 4, kernel_size=2, stride=2),
+            LayerNorm2d(C // 4),
+            nn.GELU(),
+            nn.ConvTranspose2d(C // 4, C // 8, kernel_size=2, stride=2),
+            nn.GELU(),
+        )
+        self.conv_s0 = nn.Conv2d(C, C // 8, kernel_size=1, stride=1)
+        self.conv_s1 = nn.Conv2d(C, C // 4, kernel_size=1, stride=1)
+        # only MLP 0 is used (quirk 5); 1..3 exist for the checkpoint layout
+        self.output_hypernetworks_mlps = nn.ModuleList(
+            MLP(C, C, C // 8, 3) for _ in range(self.num_mask_tokens)
+        )
+        self.iou_prediction_head = MLP(C, iou_head_hidden_dim, self.num_mask_tokens, iou_head_depth, sigmoid_output=True)
+        # computed and discarded by the official code; the entity score comes from offset_cls
+        self.cls_prediction_head = MLP(C, iou_head_hidden_dim, 2, iou_head_depth)
+
+    def forward(
+        self,
+        image_embeddings: Tensor,
+        image_pe: Tensor,
+        sparse_prompt_embeddings: Tensor,
+        dense_prompt_embeddings: Tensor,
+        high_res_features: tuple[Tensor, Tensor],
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Decode every slot.
+
+        Args:
+            image_embeddings: (Q, C, h, w) fused features, one copy per slot.
+            image_pe: (1, C, h, w) dense positional encoding.
+            sparse_prompt_embeddings: (Q, 2, C) point + padding token per slot.
+            dense_prompt_embeddings: (Q, C, h, w).
+            high_res_features: ((1 or Q, C/8, 4h, 4w), (1 or Q, C/4, 2h, 2w)) ``conv_s0``/``conv_s1`` outputs.
+
+        Returns:
+            masks (Q, 1, 4h, 4w) logits, iou (Q, 1) in (0, 1), mask-query tokens (Q, 1, C).
+        """
+        Q, C, h, w = image_embeddings.shape
+        assert Q == self.num_slots, f"decoder built for {self.num_slots} slots, got {Q} image copies"
+        tokens = torch.cat(
+            [self.queries.weight, self.iou_queries.weight, sparse_prompt_embeddings.reshape(-1, C)], dim=0
+        ).unsqueeze(0)  # (1, 4Q, C)
+        src = image_embeddings + dense_prompt_embeddings
+        pos = image_pe.expand(Q, -1, -1, -1)
+        hs, keys = self.transformer(src, pos, tokens)
+        mask_tokens_out = hs[0, :Q]
+        iou_tokens_out = hs[0, Q : 2 * Q]
+
+        src = keys.transpose(1, 2).reshape(Q, C, h, w)
+        dc1, ln1, act1, dc2, act2 = self.output_upscaling
+        feat_s0, feat_s1 = high_res_features
+        upscaled = act1(ln1(dc1(src) + feat_s1))
+        upscaled = act2(dc2(upscaled) + feat_s0)  # (Q, C/8, 4h, 4w)
+
+        hyper_in = self.output_hypernetworks_mlps[0](mask_tokens_out)  # (Q, C/8)
+        _, c, H, W = upscaled.shape
+        masks = torch.bmm(hyper_in.unsqueeze(1), upscaled.reshape(Q, c, H * W)).reshape(Q, 1, H, W)
+        iou = self.iou_prediction_head(iou_tokens_out)[:, :1]  # IoU column 0 only (quirk 5)
+        return masks, iou, mask_tokens_out.unsqueeze(1)

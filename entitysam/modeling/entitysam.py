@@ -1,0 +1,333 @@
+"""The assembled EntitySAM model and its per-position step (spec model.md §1, §5, §6).
+
+State-dict names and shapes equal the official checkpoint's (``model_0009999.pth``):
+777 tensors for ViT-S, 1473 for ViT-L. Frozen SAM 2.1 modules (Hiera + FPN, memory
+attention, memory encoder, prompt encoder) are Meta's ``sam2`` classes, imported, not copied.
+
+A position is one frame fed to the model (the warm-up copies of video frame 0 are positions
+of their own). The model is stateless across positions: the caller (the streaming predictor
+in ``entitysam.inference``) keeps the memory bank and the stored prompt points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from sam2.modeling.backbones.hieradet import Hiera
+from sam2.modeling.backbones.image_encoder import FpnNeck, ImageEncoder
+from sam2.modeling.memory_attention import MemoryAttention, MemoryAttentionLayer
+from sam2.modeling.memory_encoder import CXBlock, Fuser, MaskDownSampler, MemoryEncoder
+from sam2.modeling.position_encoding import PositionEmbeddingSine
+from sam2.modeling.sam.prompt_encoder import PromptEncoder
+from sam2.modeling.sam.transformer import RoPEAttention
+
+from entitysam.configs import EntitySAMConfig, resolve_config
+from entitysam.modeling.dinov2 import DINOv2
+from entitysam.modeling.dual_encoder import concat_features, dino_tokens, fuse
+from entitysam.modeling.entity_decoder import EntityDecoder
+from entitysam.modeling.prompt_generator import PromptGenerator
+
+# Memory-encoder mask transform: sigmoid(logits) * 20 - 10 (SAM 2.1 config values).
+SIGMOID_SCALE_FOR_MEM_ENC = 20.0
+SIGMOID_BIAS_FOR_MEM_ENC = -10.0
+
+
+@dataclass
+class FrameFeatures:
+    """Per-frame image features, computed once per video frame and reused by its positions."""
+
+    vision: Tensor  # (1, C, g, g) raw stride-16 FPN feature (L2)
+    vision_pos: Tensor  # (1, C, g, g) its sine position encoding
+    high_res: tuple[Tensor, Tensor]  # conv_s0(L0) (1, C/8, 4g, 4g), conv_s1(L1) (1, C/4, 2g, 2g)
+    dino: Tensor  # (1, g*g, D) DINOv2 tokens
+
+
+@dataclass
+class Memory:
+    """One position's memory, as read by memory attention."""
+
+    features: Tensor  # (Q, mem_dim, g, g)
+    pos_enc: Tensor  # (1, mem_dim, g, g)
+
+
+@dataclass
+class StepOutput:
+    """Everything one position produces (spec §5.4, §6.2)."""
+
+    points: Tensor  # (Q, 2) prompt points used at this position (to be stored, detached)
+    entity_logits: Tensor  # (Q, 2)
+    iou: Tensor  # (Q,)
+    eiou: Tensor  # (Q,) iou * sigmoid(max entity logit)
+    lowres_logits: Tensor  # (Q, 1, S/4, S/4) float32, not hole-filled
+    memory: Memory | None  # this position's memory (None when not requested)
+    debug: dict = field(default_factory=dict)  # intermediates, filled when asked (golden checks)
+
+
+def _sine(num_pos_feats: int) -> PositionEmbeddingSine:
+    # warmup_cache=False: sam2 would otherwise build a CUDA cache at construction (design.md trap)
+    return PositionEmbeddingSine(num_pos_feats=num_pos_feats, normalize=True, temperature=10000, warmup_cache=False)
+
+
+def build_image_encoder(cfg: EntitySAMConfig) -> ImageEncoder:
+    h = cfg.hiera
+    trunk = Hiera(
+        embed_dim=h.embed_dim,
+        num_heads=h.num_heads,
+        stages=tuple(h.stages),
+        global_att_blocks=tuple(h.global_att_blocks),
+        window_spec=tuple(h.window_spec),
+        window_pos_embed_bkg_spatial_size=tuple(h.window_pos_embed_bkg_spatial_size),
+    )
+    neck = FpnNeck(
+        position_encoding=_sine(cfg.hidden_dim),
+        d_model=cfg.hidden_dim,
+        backbone_channel_list=h.channel_list,
+        fpn_top_down_levels=[2, 3],
+        fpn_interp_model="nearest",
+    )
+    return ImageEncoder(trunk=trunk, neck=neck, scalp=1)
+
+
+def build_memory_attention(cfg: EntitySAMConfig) -> MemoryAttention:
+    C, g = cfg.hidden_dim, cfg.grid_size
+    self_attn = RoPEAttention(
+        rope_theta=10000.0, feat_sizes=(g, g), embedding_dim=C, num_heads=1, downsample_rate=1, dropout=0.1
+    )
+    cross_attn = RoPEAttention(
+        rope_theta=10000.0,
+        feat_sizes=(g, g),
+        rope_k_repeat=True,
+        embedding_dim=C,
+        num_heads=1,
+        downsample_rate=1,
+        dropout=0.1,
+        kv_in_dim=cfg.mem_dim,
+    )
+    layer = MemoryAttentionLayer(
+        activation="relu",
+        cross_attention=cross_attn,
+        d_model=C,
+        dim_feedforward=cfg.memory_attention_ffn,
+        dropout=0.1,
+        pos_enc_at_attn=False,
+        pos_enc_at_cross_attn_keys=True,
+        pos_enc_at_cross_attn_queries=False,
+        self_attention=self_attn,
+    )
+    return MemoryAttention(d_model=C, pos_enc_at_input=True, layer=layer, num_layers=cfg.memory_attention_layers)
+
+
+def build_memory_encoder(cfg: EntitySAMConfig) -> MemoryEncoder:
+    C = cfg.hidden_dim
+    return MemoryEncoder(
+        out_dim=cfg.mem_dim,
+        mask_downsampler=MaskDownSampler(embed_dim=C, kernel_size=3, stride=2, padding=1, total_stride=16),
+        fuser=Fuser(CXBlock(dim=C, kernel_size=7, padding=3, layer_scale_init_value=1e-6, use_dwconv=True), num_layers=2),
+        position_encoding=_sine(cfg.mem_dim),
+        in_dim=C,
+    )
+
+
+class EntitySAM(nn.Module):
+    """EntitySAM: SAM 2.1 + DINOv2 dual encoder + PromptGenerator + EntityDecoder.
+
+    Build with :func:`build_entitysam`. Parameters are registered in the official
+    state-dict order.
+    """
+
+    def __init__(self, cfg: EntitySAMConfig):
+        super().__init__()
+        self.cfg = cfg
+        C, m, Q = cfg.hidden_dim, cfg.mem_dim, cfg.num_slots
+        g, S = cfg.grid_size, cfg.image_size
+        # SAM 2.1 memory embeddings (own parameters come first in the state dict)
+        self.maskmem_tpos_enc = nn.Parameter(torch.zeros(cfg.num_maskmem, 1, 1, m))
+        self.no_mem_embed = nn.Parameter(torch.zeros(1, 1, C))
+        self.no_mem_pos_enc = nn.Parameter(torch.zeros(1, 1, C))  # unused at inference
+        self.no_obj_embed_spatial = nn.Parameter(torch.zeros(1, m))  # inert: always x 0 (§6.5)
+        nn.init.trunc_normal_(self.maskmem_tpos_enc, std=0.02)
+        nn.init.trunc_normal_(self.no_mem_embed, std=0.02)
+        nn.init.trunc_normal_(self.no_mem_pos_enc, std=0.02)
+        nn.init.trunc_normal_(self.no_obj_embed_spatial, std=0.02)
+        # frozen SAM 2.1 modules (Meta's sam2)
+        self.image_encoder = build_image_encoder(cfg)
+        self.memory_attention = build_memory_attention(cfg)
+        self.memory_encoder = build_memory_encoder(cfg)
+        self.sam_prompt_encoder = PromptEncoder(
+            embed_dim=C, image_embedding_size=(g, g), input_image_size=(S, S), mask_in_chans=16
+        )
+        # EntityDecoder
+        self.sam_mask_decoder = EntityDecoder(
+            num_slots=Q,
+            transformer_dim=C,
+            depth=cfg.decoder_depth,
+            num_heads=cfg.decoder_heads,
+            mlp_dim=cfg.decoder_mlp_dim,
+        )
+        self.obj_ptr_tpos_proj = nn.Linear(C, m)  # unused (object pointers are off), kept for the layout
+        # dual encoder: DINOv2 + projection + fusion
+        d = cfg.dinov2
+        self.dinov2_feature_extractor = DINOv2(
+            embed_dim=d.embed_dim,
+            depth=d.depth,
+            num_heads=d.num_heads,
+            patch_size=d.patch_size,
+            img_size=d.img_size,
+            mlp_ratio=d.mlp_ratio,
+            interpolate_offset=d.interpolate_offset,
+        )
+        self.dinov2_projector = nn.Linear(d.embed_dim, C)
+        # PromptGenerator + entity classifier
+        self.point_sampler_net = nn.MultiheadAttention(C, cfg.prompt_heads, batch_first=True)
+        self.point_sampler_num = nn.Linear(C, Q)
+        self.offset_attention = nn.MultiheadAttention(2 * C, cfg.prompt_heads, batch_first=True)
+        self.offset_fc = nn.Linear(2 * C, 2)
+        self.offset_embedding = nn.Embedding(Q, 2 * C)
+        self.offset_cls = nn.Linear(2 * C, 2)
+        self.backbone_feature_enhancement = nn.Linear(2 * C, C)
+        self.prompt_generator = _NoRegister(PromptGenerator(self))
+
+    # ------------------------------------------------------------------ per frame
+    def encode_frame(self, image: Tensor) -> FrameFeatures:
+        """Hiera + FPN and DINOv2 on one normalised frame (1, 3, S, S)."""
+        out = self.image_encoder(image)
+        fpn, pos = out["backbone_fpn"], out["vision_pos_enc"]
+        dec = self.sam_mask_decoder
+        high_res = (dec.conv_s0(fpn[0]), dec.conv_s1(fpn[1]))
+        dino = dino_tokens(self.dinov2_feature_extractor, image, self.cfg.dino_input_size)
+        return FrameFeatures(vision=fpn[-1], vision_pos=pos[-1], high_res=high_res, dino=dino)
+
+    # ------------------------------------------------------------------ memory
+    def condition_on_memory(self, feats: FrameFeatures, memories: list[tuple[int, Memory]]) -> Tensor:
+        """Memory-conditioned features ``pix_feat`` (spec §6.4).
+
+        Args:
+            memories: (k, memory) pairs for the previous positions t-k, k = 1..num_maskmem;
+                empty at a video's first position.
+        Returns:
+            (1, C, g, g) at the first position (L2 + ``no_mem_embed``), else (Q, C, g, g).
+        """
+        C, g = self.cfg.hidden_dim, self.cfg.grid_size
+        if not memories:
+            return feats.vision + self.no_mem_embed.view(1, C, 1, 1)
+        Q = memories[0][1].features.shape[0]
+        mem, mem_pos = [], []
+        for k, memory in sorted(memories, key=lambda km: -km[0]):  # oldest first
+            feat = memory.features.to(feats.vision.dtype) if memory.features.dtype != feats.vision.dtype else memory.features
+            mem.append(feat.flatten(2).permute(2, 0, 1))  # (g*g, Q, m)
+            pos = memory.pos_enc.flatten(2).permute(2, 0, 1) + self.maskmem_tpos_enc[k - 1]
+            mem_pos.append(pos.expand(-1, Q, -1))
+        curr = feats.vision.flatten(2).permute(2, 0, 1).expand(-1, Q, -1)  # (g*g, Q, C)
+        curr_pos = feats.vision_pos.flatten(2).permute(2, 0, 1).expand(-1, Q, -1)
+        out = self.memory_attention(
+            curr=curr,
+            curr_pos=curr_pos,
+            memory=torch.cat(mem, dim=0),
+            memory_pos=torch.cat(mem_pos, dim=0),
+            num_obj_ptr_tokens=0,
+        )
+        return out.permute(1, 2, 0).reshape(Q, C, g, g)
+
+    def encode_memory(self, feats: FrameFeatures, lowres_logits: Tensor) -> Memory:
+        """Memory of this position from the raw L2 feature and the (unfilled) mask logits (§6.5)."""
+        Q = lowres_logits.shape[0]
+        S = self.cfg.image_size
+        high_res = F.interpolate(lowres_logits.float(), size=(S, S), mode="bilinear", align_corners=False)
+        mask_for_mem = torch.sigmoid(high_res) * SIGMOID_SCALE_FOR_MEM_ENC + SIGMOID_BIAS_FOR_MEM_ENC
+        out = self.memory_encoder(feats.vision.expand(Q, -1, -1, -1), mask_for_mem, skip_mask_sigmoid=True)
+        # no_obj_embed_spatial is added x (1 - [object score 10 > 0]) = x 0: omitted (§6.5)
+        return Memory(features=out["vision_features"], pos_enc=out["vision_pos_enc"][-1][:1])
+
+    # ------------------------------------------------------------------ heads
+    def forward_heads(
+        self,
+        pix_feat: Tensor,
+        feats: FrameFeatures,
+        prev_points: Tensor | None,
+        debug: dict | None = None,
+    ) -> StepOutput:
+        """PromptGenerator + EntityDecoder on memory-conditioned features (official ``_forward_sam_heads``).
+
+        Args:
+            pix_feat: (1, C, g, g) at the first position, else (Q, C, g, g).
+            prev_points: None at a video's first position (point sampler), else the stored
+                (Q, 2) points of the previous position (offset tracking).
+        """
+        cfg = self.cfg
+        Q, g, S = cfg.num_slots, cfg.grid_size, cfg.image_size
+        pg: PromptGenerator = self.prompt_generator.obj
+        dino = self.dinov2_projector(feats.dino)  # (1, g*g, C)
+        f_cat = concat_features(pix_feat, dino)  # (1 or Q, g*g, 2C)
+        attended = pg.attend(f_cat)  # (Q, 2C)
+        if prev_points is None:
+            tokens = pix_feat[:1].flatten(2).permute(0, 2, 1)
+            points = pg.sample_points(tokens, S, g)
+        else:
+            points = prev_points + pg.offsets(attended)
+        entity_logits = pg.entity_logits(attended)
+
+        labels = torch.ones(Q, 1, dtype=torch.int32, device=points.device)
+        sparse, dense = self.sam_prompt_encoder(points=(points[:, None, :], labels), boxes=None, masks=None)
+        fused = fuse(self.backbone_feature_enhancement, f_cat, g)  # (1 or Q, C, g, g)
+        if debug is not None:
+            debug["fused"] = fused
+        masks, iou, _ = self.sam_mask_decoder(
+            image_embeddings=fused.expand(Q, -1, -1, -1),
+            image_pe=self.sam_prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            high_res_features=feats.high_res,
+        )
+        iou = iou[:, 0].float()
+        eiou = iou * torch.sigmoid(entity_logits.float().max(dim=-1).values)  # quirk 11: max of both logits
+        return StepOutput(
+            points=points,
+            entity_logits=entity_logits,
+            iou=iou,
+            eiou=eiou,
+            lowres_logits=masks.float(),
+            memory=None,
+            debug=debug if debug is not None else {},
+        )
+
+    def step(
+        self,
+        feats: FrameFeatures,
+        memories: list[tuple[int, Memory]],
+        prev_points: Tensor | None,
+        encode_memory: bool = True,
+        debug: dict | None = None,
+    ) -> StepOutput:
+        """One position: memory conditioning -> heads -> memory encoding (official ``track_step``)."""
+        pix_feat = self.condition_on_memory(feats, memories)
+        if debug is not None:
+            debug["pix_feat"] = pix_feat
+        out = self.forward_heads(pix_feat, feats, prev_points, debug=debug)
+        if encode_memory:
+            out.memory = self.encode_memory(feats, out.lowres_logits)
+        return out
+
+
+class _NoRegister:
+    """Holds an object on an nn.Module without registering it (avoids a module cycle)."""
+
+    def __init__(self, obj):
+        self.obj = obj
+
+
+def build_entitysam(name_or_config: str | EntitySAMConfig = "vit-s", device=None, **overrides) -> EntitySAM:
+    """Build an EntitySAM model with random (PyTorch default) weights in eval mode.
+
+    Args:
+        name_or_config: ``"vit-s"``, ``"vit-l"``, ``"tiny"`` or an :class:`EntitySAMConfig`.
+        device: where to put it (default: CPU).
+        overrides: config field overrides, e.g. ``num_slots=10``.
+    """
+    cfg = resolve_config(name_or_config, **overrides)
+    model = EntitySAM(cfg).eval()
+    if device is not None:
+        model = model.to(device)
+    return model

@@ -1,0 +1,84 @@
+"""PromptGenerator: one point prompt and an entity score per slot, with no user prompts
+(spec model.md §5.2).
+
+* Position 0 (a video's first frame): a learned point sampler — self-attention over the SAM
+  tokens, one spatial softmax per slot, soft-argmax on the feature grid.
+* Later positions: each slot's point moves by a learned offset predicted by the slot's
+  ``offset_embedding`` query attending to its own fused features (cumulative, unclamped).
+* Entity logits at every position: ``offset_cls`` on that same attention output.
+
+Quirk 1 (MUST): the soft-argmax yields (16·E[row], 16·E[col]) and the prompt encoder reads
+the pair as (x, y) — transposed w.r.t. SAM's convention; the checkpoints were trained so.
+
+The modules are attributes of the EntitySAM model under their official names
+(``point_sampler_net``, ``point_sampler_num``, ``offset_embedding``, ``offset_attention``,
+``offset_fc``, ``offset_cls``); :class:`PromptGenerator` is a view over them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+
+def grid_coordinates(grid_h: int, grid_w: int, device=None) -> Tensor:
+    """(g_h*g_w, 2) integer grid in 'ij' order: token r*g_w + c -> (r, c), no +0.5."""
+    rows, cols = torch.meshgrid(
+        torch.arange(grid_h, dtype=torch.float32, device=device),
+        torch.arange(grid_w, dtype=torch.float32, device=device),
+        indexing="ij",
+    )
+    return torch.stack([rows.flatten(), cols.flatten()], dim=-1)
+
+
+@dataclass
+class Prompts:
+    points: Tensor  # (Q, 2) prompt points in input pixels, (row-ish, col-ish) order = quirk 1
+    entity_logits: Tensor  # (Q, 2)
+
+
+class PromptGenerator:
+    """View over the EntitySAM model's prompt-generator modules (no parameters of its own)."""
+
+    def __init__(self, model: nn.Module):
+        self.m = model
+
+    def sample_points(self, tokens: Tensor, image_size: int, grid: int) -> Tensor:
+        """Frame-0 learned point sampler.
+
+        Args:
+            tokens: (1, g*g, C) SAM tokens of slot copy 0 (``pix_feat`` at position 0).
+        Returns:
+            (Q, 2) points in input pixels (not detached: gradients reach the sampler in training).
+        """
+        attn, _ = self.m.point_sampler_net(tokens, tokens, tokens, need_weights=False)  # no PE
+        prob = self.m.point_sampler_num(attn).softmax(dim=1)  # (1, g*g, Q): softmax over positions
+        coords = grid_coordinates(grid, grid, device=tokens.device).to(prob.dtype)
+        points = torch.einsum("bnq,nk->bqk", prob, coords)[0]  # (Q, 2) = (E[row], E[col])
+        # official per-axis scale: row by S / grid width, col by S / grid height (square here)
+        scale = torch.tensor([image_size / grid, image_size / grid], dtype=points.dtype, device=points.device)
+        return points * scale
+
+    def attend(self, f_cat: Tensor) -> Tensor:
+        """Offset attention: slot b's ``offset_embedding`` query over its own fused tokens.
+
+        Args:
+            f_cat: (Q, g*g, 2C) or (1, g*g, 2C) when identical for every slot (position 0).
+        Returns:
+            (Q, 2C)
+        """
+        emb = self.m.offset_embedding.weight  # (Q, 2C)
+        if f_cat.shape[0] == 1:  # shared keys: one batch element, Q queries (same math)
+            out, _ = self.m.offset_attention(emb[None], f_cat, f_cat, need_weights=False)
+            return out[0]
+        out, _ = self.m.offset_attention(emb[:, None], f_cat, f_cat, need_weights=False)
+        return out[:, 0]
+
+    def entity_logits(self, attended: Tensor) -> Tensor:
+        return self.m.offset_cls(attended)
+
+    def offsets(self, attended: Tensor) -> Tensor:
+        """Per-slot point offsets (Q, 2) in the same transposed input-pixel units."""
+        return self.m.offset_fc(attended)

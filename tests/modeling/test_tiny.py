@@ -1,0 +1,102 @@
+"""The tiny config builds and runs on CPU; structural quirks of the model."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from entitysam.inference.predictor import EntitySAMPredictor
+from entitysam.modeling import build_entitysam
+from entitysam.modeling.dinov2 import DINOv2
+from entitysam.modeling.entity_decoder import group_tokens, ungroup_tokens
+from entitysam.modeling.prompt_generator import grid_coordinates
+
+
+def test_tiny_runs_frames_on_cpu(tiny_model):
+    p = EntitySAMPredictor(tiny_model)
+    S, Q = p.image_size, p.num_slots
+    outs = p.step(torch.randn(3, S, S))  # first frame: warm-ups + frame 0 (compiles kernels)
+    outs2 = p.step(torch.randn(3, S, S))
+    assert len(outs) == 4 and [o.is_warmup for o in outs] == [True, True, True, False]
+    assert [o.position for o in outs + outs2] == [0, 1, 2, 3, 4]
+    assert [o.frame_index for o in outs + outs2] == [0, 0, 0, 0, 1]
+    o = outs2[0]
+    assert o.lowres_logits.shape == (Q, 1, S // 4, S // 4) and o.lowres_logits.dtype == torch.float32
+    assert o.eiou.shape == (Q,) and torch.all((o.eiou > 0) & (o.eiou < 1))
+    expected = o.iou * torch.sigmoid(o.entity_logits.max(-1).values)
+    torch.testing.assert_close(o.eiou, expected)
+
+
+def test_memory_counts_positions_not_frames(tiny_model):
+    """Warm-up copies of frame 0 are memories of their own; the bank keeps the last 7 positions."""
+    p = EntitySAMPredictor(tiny_model)
+    S = p.image_size
+    p.step(torch.randn(3, S, S))
+    assert len(p.memory) == 4  # positions 0..3, all video frame 0
+    reads = [k for k, _ in p.memory.read()]
+    assert reads == [1, 2, 3, 4]  # video frame 1 (position 4) reads 4 memories
+    for _ in range(6):
+        p.step(torch.randn(3, S, S))
+    assert len(p.memory) == 7
+
+
+def test_predictor_is_deterministic_and_reset_restarts(tiny_model):
+    S = tiny_model.cfg.image_size
+    frames = [torch.randn(3, S, S, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    p = EntitySAMPredictor(tiny_model)
+    a = [o.lowres_logits for f in frames for o in p.step(f)]
+    p.reset()
+    b = [o.lowres_logits for f in frames for o in p.step(f)]
+    assert len(a) == len(b) == 6
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+
+
+def test_points_accumulate_offsets(tiny_model):
+    p = EntitySAMPredictor(tiny_model)
+    S = p.image_size
+    outs = p.step(torch.randn(3, S, S)) + p.step(torch.randn(3, S, S))
+    for prev, cur in zip(outs, outs[1:]):
+        assert not torch.equal(prev.points, cur.points)
+    # position 0 points are a soft-argmax on the grid: inside [0, S)
+    assert torch.all((outs[0].points >= 0) & (outs[0].points < S))
+
+
+@pytest.mark.parametrize("Q", [50, 5])
+def test_decoder_token_grouping_rule(Q):
+    """Image copy b gets rows b, Q+b, 2Q+b, 3Q+b of the 4Q tokens (spec §5.3, quirk 2)."""
+    rows = torch.arange(4 * Q, dtype=torch.float32)[None, :, None]
+    g = group_tokens(rows, Q)
+    assert g.shape == (Q, 4, 1)
+    for b in range(Q):
+        assert g[b, :, 0].tolist() == [b, Q + b, 2 * Q + b, 3 * Q + b]
+    assert torch.equal(ungroup_tokens(g), rows)
+    if Q == 50:  # for even b = 2m the two prompt rows are the points of slots m and 25 + m
+        b = 6
+        sparse_rows = [r - 2 * Q for r in g[b, 2:, 0].int().tolist()]
+        assert [r // 2 for r in sparse_rows] == [3, 28] and all(r % 2 == 0 for r in sparse_rows)
+
+
+def test_grid_coordinates_ij_order():
+    c = grid_coordinates(4, 4)
+    assert c[1].tolist() == [0.0, 1.0] and c[4].tolist() == [1.0, 0.0] and c[15].tolist() == [3.0, 3.0]
+
+
+def test_dinov2_position_embedding_uses_hub_scale_factor():
+    """Bicubic with scale_factor (64 + 0.1)/37, no antialias — not size=64 (spec §4, quirk 18)."""
+    torch.manual_seed(0)
+    vit = DINOv2(embed_dim=8, depth=1, num_heads=2)
+    torch.nn.init.normal_(vit.pos_embed)
+    pe = vit.interpolate_pos_encoding(64 * 64 + 1, 896, 896)
+    grid = vit.pos_embed[:, 1:].reshape(1, 37, 37, 8).permute(0, 3, 1, 2)
+    ref = F.interpolate(grid, scale_factor=(64.1 / 37, 64.1 / 37), mode="bicubic", antialias=False)
+    assert torch.equal(pe[0, 1:], ref.permute(0, 2, 3, 1).reshape(-1, 8)[:])
+    other = F.interpolate(grid, size=(64, 64), mode="bicubic", antialias=False)
+    assert not torch.allclose(ref, other, atol=1e-6)
+    assert torch.equal(pe[0, 0], vit.pos_embed[0, 0])
+
+
+def test_config_overrides_change_slots_and_size():
+    m = build_entitysam("tiny", num_slots=5, image_size=128)
+    p = EntitySAMPredictor(m)
+    outs = p.step(torch.randn(3, 128, 128))
+    assert outs[0].lowres_logits.shape == (5, 1, 32, 32)
