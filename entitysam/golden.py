@@ -205,7 +205,7 @@ def check_golden(
             size_hw = (im.height, im.width)
             image = preprocess(im, model.cfg.image_size)
         t0 = time.time()
-        for out in predictor.step(image):
+        for out in predictor.iter_step(image):
             p = out.position
             report["timings_s"][f"position_{p}"] = round(time.time() - t0, 2)
             say(f"position {p} done in {time.time() - t0:.1f} s")

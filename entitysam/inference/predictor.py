@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import torch
 
@@ -86,7 +87,6 @@ class EntitySAMPredictor:
         self._position = 0
         self._frame_index = 0
 
-    @torch.inference_mode()
     def step(self, image: torch.Tensor) -> list[PositionOutput]:
         """Process the next video frame.
 
@@ -95,18 +95,22 @@ class EntitySAMPredictor:
         Returns:
             ``warmup + 1`` outputs for a video's first frame (warm-ups first), else one.
         """
+        return list(self.iter_step(image))
+
+    def iter_step(self, image: torch.Tensor) -> Iterator[PositionOutput]:
+        """Like :meth:`step`, yielding each position's output as soon as it is computed."""
         S = self.image_size
         if tuple(image.shape) != (3, S, S):
             raise ValueError(f"expected a (3, {S}, {S}) preprocessed frame, got {tuple(image.shape)}")
         image = image.to(self.device, torch.float32)[None]
         repeats = self.warmup + 1 if self._position == 0 else 1
-        outputs = []
-        with self.precision.context():
+        with torch.inference_mode(), self.precision.context():
             feats = self.model.encode_frame(image)  # once per frame, reused by its warm-up positions
-            for r in range(repeats):
-                outputs.append(self._run_position(feats, is_warmup=r < repeats - 1))
+        for r in range(repeats):
+            with torch.inference_mode(), self.precision.context():
+                out = self._run_position(feats, is_warmup=r < repeats - 1)
+            yield out
         self._frame_index += 1
-        return outputs
 
     def _run_position(self, feats, is_warmup: bool) -> PositionOutput:
         debug = {} if self.keep_debug else None

@@ -1,0 +1,65 @@
+"""``entitysam segment``: segment and track every entity of a video, streaming, any length."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+help = "segment and track every entity of a video file or frame folder (no prompts)"
+description = (
+    "Segment and track every entity of INPUT (a video file PyAV can decode, or a folder of "
+    ".jpg/.png frames) and write the results to OUTDIR, which appears only when complete. "
+    "Frames are processed one at a time; RAM stays flat, the temporary disk use grows with "
+    "the video length (see README, 'Segment a video')."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", metavar="INPUT", help="video file or folder of frames")
+    p.add_argument("-o", "--output", metavar="OUTDIR", required=True,
+                   help="output folder (must not exist or be empty)")
+    p.add_argument("--model", default="vit-s", help="vit-s | vit-l | tiny (default: vit-s)")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="checkpoint file (default: the official one, fetched once from Hugging Face)")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow checkpoints that need arbitrary unpickling")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "official-bf16"],
+                   help="fp32 (default, every device) | bf16 (CPU autocast) | official-bf16 (CUDA)")
+    p.add_argument("--formats", default="panoptic,overlay",
+                   help="comma-separated: panoptic,overlay,rle,ytvis,davis (default: panoptic,overlay)")
+    p.add_argument("--max-frames", type=int, metavar="N", help="process only the first N frames")
+    p.add_argument("--online", action="store_true",
+                   help="one-pass merge with running scores (streams); not identical to the official merge")
+    p.add_argument("--sort", default="lexicographic", choices=["lexicographic", "natural"],
+                   help="frame order of a folder (default: lexicographic, as the official loader)")
+    p.add_argument("--overlap-threshold", type=float, default=0.7,
+                   help="keep a slot when owned/own area >= this (default: 0.7, official)")
+    p.add_argument("--score-over", default="all", choices=["all", "real"],
+                   help="average eIoU over all positions incl. warm-ups (official) or real frames only")
+    p.add_argument("--slot-order", default="slot", choices=["slot", "score"],
+                   help="visit slots in slot order (official) or by decreasing score")
+    p.add_argument("--spill-dtype", default="float32", choices=["float32", "float16"],
+                   help="dtype of the temporary on-disk logits (float16 halves the disk, not exact)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    import warnings
+
+    from entitysam.segment import segment_video
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show  # one line per warning, no source location
+    summary = segment_video(
+        args.input, args.output, model=args.model, checkpoint=args.checkpoint,
+        device=args.device, formats=args.formats, max_frames=args.max_frames,
+        online=args.online, sort=args.sort, precision=args.precision,
+        trust_checkpoint=args.trust_checkpoint, overlap_threshold=args.overlap_threshold,
+        score_over=args.score_over, slot_order=args.slot_order, spill_dtype=args.spill_dtype,
+        progress=not args.no_progress,
+    )
+    print(summary.line())
+    return 0

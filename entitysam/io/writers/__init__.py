@@ -1,0 +1,49 @@
+"""Output writers, one module per format, behind one interface (:class:`Writer`).
+
+=========  ==========================================  ===========================
+format     files under OUTDIR                          module
+=========  ==========================================  ===========================
+panoptic   ``pan_pred/<video>/<stem>.png``, pred.json  :mod:`.panoptic`
+rle        ``rle.json``                                :mod:`.rle`
+ytvis      ``ytvis.json``                              :mod:`.ytvis`
+davis      ``davis/<video>/<stem>.png``                :mod:`.davis`
+overlay    ``overlay.mp4``                             :mod:`.overlay`
+=========  ==========================================  ===========================
+"""
+
+from __future__ import annotations
+
+from entitysam.errors import EntitySAMError
+from entitysam.io.writers.base import Writer, entity_colour
+from entitysam.io.writers.davis import DAVISWriter
+from entitysam.io.writers.overlay import OverlayWriter
+from entitysam.io.writers.panoptic import PanopticWriter
+from entitysam.io.writers.rle import RLEWriter
+from entitysam.io.writers.ytvis import YTVISWriter
+
+WRITERS: dict[str, type[Writer]] = {
+    w.name: w for w in (PanopticWriter, RLEWriter, YTVISWriter, DAVISWriter, OverlayWriter)
+}
+
+
+def parse_formats(formats) -> list[str]:
+    """'panoptic,overlay' or an iterable of names -> validated list without duplicates."""
+    if isinstance(formats, str):
+        formats = [f.strip() for f in formats.split(",") if f.strip()]
+    out = []
+    for f in formats:
+        if f not in WRITERS:
+            raise EntitySAMError(f"unknown format {f!r}; choose from {','.join(WRITERS)}")
+        if f not in out:
+            out.append(f)
+    if not out:
+        raise EntitySAMError(f"no output format given; choose from {','.join(WRITERS)}")
+    return out
+
+
+def make_writers(formats, root) -> list[Writer]:
+    return [WRITERS[f](root) for f in parse_formats(formats)]
+
+
+__all__ = ["Writer", "WRITERS", "entity_colour", "make_writers", "parse_formats",
+           "PanopticWriter", "RLEWriter", "YTVISWriter", "DAVISWriter", "OverlayWriter"]

@@ -1,0 +1,269 @@
+"""Segment every entity of a video: the streaming pipeline behind ``entitysam segment``.
+
+Data flow (one frame in memory at a time)::
+
+    source (PyAV / folder) -> preprocess (official Pillow path, spec §6.1)
+      -> EntitySAMPredictor.step (warm-ups on the first frame, §6.1)
+      -> merger pass 1 (scores, quality counts, logits spilled to disk; §7)
+    then merger pass 2 (counting, then writing) -> writers (panoptic, rle, ytvis, davis, overlay)
+
+The overlay needs the input frames again in pass 2: the source is decoded a second time
+rather than kept in RAM. With ``online=True`` there is one pass and every frame is written as
+soon as it is processed (:class:`~entitysam.inference.merger.OnlineMerger`, running scores,
+not identical to the official merge).
+
+Example::
+
+    from entitysam.segment import segment_video
+    summary = segment_video("clip.mp4", "out/", model="vit-s", formats=("panoptic", "rle"))
+    print(summary.line())
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from entitysam.errors import EntitySAMError
+
+DEFAULT_FORMATS = ("panoptic", "overlay")
+
+
+@dataclass
+class SegmentSummary:
+    """What a run produced. ``peak_rss_mib`` is the process's peak resident set size."""
+
+    out_dir: str
+    video: str
+    frames: int
+    entities: int
+    seconds: float
+    seconds_per_frame: float
+    peak_rss_mib: float
+    formats: list[str]
+    online: bool
+    spill_bytes: int = 0
+    segments: list[dict] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (f"{self.frames} frames, {self.entities} entities, {self.seconds_per_frame:.3f} s/frame, "
+                f"peak RSS {self.peak_rss_mib:.0f} MiB -> {self.out_dir}")
+
+
+def peak_rss_mib() -> float:
+    """Peak RSS of this process in MiB (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if os.uname().sysname == "Darwin" else rss / 1024
+
+
+def check_out_dir(out_dir: str | os.PathLike) -> Path:
+    """Fail early (before any work) when OUTDIR cannot receive the results."""
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise EntitySAMError(f"{out}: output folder already exists and is not empty; choose another -o")
+    parent = out.parent if str(out.parent) else Path(".")
+    probe = parent
+    while not probe.exists():  # the first existing ancestor must be writable (mkdir -p)
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise EntitySAMError(f"{out}: cannot create the output folder ({probe} is not writable)")
+    return out
+
+
+def build_predictor(model: str = "vit-s", checkpoint=None, device="auto", precision="fp32",
+                    trust_checkpoint: bool = False, warmup: int = 3):
+    """Model + weights + streaming predictor.
+
+    ``checkpoint=None`` fetches the official checkpoint of ``vit-s``/``vit-l`` (Hugging Face
+    cache); the ``tiny`` config has no checkpoint and runs on random weights with a warning.
+    """
+    import torch
+
+    from entitysam.checkpoint import load_checkpoint, resolve_checkpoint
+    from entitysam.configs import resolve_config
+    from entitysam.inference.precision import resolve_device, resolve_precision
+    from entitysam.inference.predictor import EntitySAMPredictor
+    from entitysam.modeling import build_entitysam
+
+    cfg = resolve_config(model)  # EntitySAMError for an unknown name
+    dev = resolve_device(device)
+    resolve_precision(precision, dev)  # reject a bad device/precision pair before building
+    if checkpoint is None and cfg.name == "tiny":
+        warnings.warn("model 'tiny' has no trained weights: running on random weights, the "
+                      "output is meaningless (use it for tests and benchmarks only)", UserWarning,
+                      stacklevel=2)
+        torch.manual_seed(0)  # reproducible random weights
+        path = None
+    else:
+        path = Path(checkpoint) if checkpoint is not None else resolve_checkpoint(cfg.name)
+        if not path.is_file():
+            raise EntitySAMError(f"{path}: checkpoint file not found")
+    net = build_entitysam(cfg, device=dev)
+    if path is not None:
+        load_checkpoint(net, path, trust=trust_checkpoint)
+    return EntitySAMPredictor(net, warmup=warmup, precision=precision)
+
+
+def segment_video(
+    source: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    model: str = "vit-s",
+    checkpoint: str | os.PathLike | None = None,
+    device: str = "auto",
+    formats: Sequence[str] | str = DEFAULT_FORMATS,
+    max_frames: int | None = None,
+    online: bool = False,
+    sort: str = "lexicographic",
+    *,
+    precision: str = "fp32",
+    trust_checkpoint: bool = False,
+    overlap_threshold: float = 0.7,
+    score_over: str = "all",
+    slot_order: str = "slot",
+    spill_dtype: str = "float32",
+    warmup: int = 3,
+    predictor=None,
+    progress: bool = True,
+) -> SegmentSummary:
+    """Segment and track every entity of a video file or frame folder into ``out_dir``.
+
+    Args:
+        source: video file (anything PyAV decodes) or folder of .jpg/.jpeg/.png frames.
+        out_dir: output folder; must not exist (or be empty). It appears only when complete.
+        model / checkpoint / device / precision / trust_checkpoint / warmup: see
+            :func:`build_predictor`; ``predictor`` overrides them with a ready object that has
+            ``image_size``, ``reset()`` and ``step(image) -> list[PositionOutput]``.
+        formats: any of ``panoptic, rle, ytvis, davis, overlay`` (list or comma string).
+        max_frames: process only the first N frames.
+        online: one-pass merge with running scores (not the official result).
+        sort: frame order of a folder, ``lexicographic`` (official) or ``natural``.
+        overlap_threshold / score_over / slot_order / spill_dtype: merge options
+            (:class:`~entitysam.inference.merger.MergeOptions`; defaults are official).
+    Returns:
+        a :class:`SegmentSummary` (also written to ``out_dir/summary.json``).
+    Raises:
+        EntitySAMError: bad input or options (one-line message); nothing is left behind.
+    """
+    from entitysam.inference.merger import MergeOptions
+    from entitysam.io.atomic import atomic_dir
+    from entitysam.io.sources import open_source
+    from entitysam.io.writers import make_writers, parse_formats
+
+    t0 = time.perf_counter()
+    fmts = parse_formats(formats)
+    try:
+        options = MergeOptions(overlap_threshold=overlap_threshold, score_over=score_over,
+                               slot_order=slot_order, spill_dtype=spill_dtype)
+    except ValueError as exc:
+        raise EntitySAMError(str(exc)) from None
+    out = check_out_dir(out_dir)
+    src = open_source(source, sort=sort, max_frames=max_frames)
+    if predictor is None:
+        predictor = build_predictor(model, checkpoint, device, precision, trust_checkpoint, warmup)
+    predictor.reset()
+    try:
+        with atomic_dir(out) as tmp:
+            writers = make_writers(fmts, tmp)
+            run = _run_online if online else _run_offline
+            try:
+                for w in writers:
+                    w.open(src.info.name, src.info.size, src.info.fps)
+                frames, segments, spill = run(src, predictor, writers, options, tmp, progress)
+                for w in writers:
+                    w.close()
+            except BaseException:
+                for w in writers:
+                    w.abort()
+                raise
+            seconds = time.perf_counter() - t0
+            summary = SegmentSummary(
+                out_dir=str(out), video=src.info.name, frames=frames, entities=len(segments),
+                seconds=seconds, seconds_per_frame=seconds / max(frames, 1),
+                peak_rss_mib=peak_rss_mib(), formats=fmts, online=online, spill_bytes=spill,
+                segments=segments)
+            (tmp / "summary.json").write_text(json.dumps(asdict(summary), indent=1) + "\n")
+    except PermissionError as exc:
+        raise EntitySAMError(f"{out}: cannot write the output ({exc.strerror})") from None
+    return summary
+
+
+def _frames(src, predictor, progress: bool, desc: str):
+    """Yield (name, pil, position outputs) per source frame with a progress bar."""
+    from tqdm import tqdm
+
+    from entitysam.io.frames import preprocess
+
+    bar = tqdm(total=src.info.num_frames, unit="frame", desc=desc, disable=not progress,
+               dynamic_ncols=True)
+    try:
+        for name, pil in src:
+            outs = predictor.step(preprocess(pil, predictor.image_size))
+            yield name, pil, outs
+            bar.update(1)
+    finally:
+        bar.close()
+
+
+def _run_offline(src, predictor, writers, options, tmp, progress):
+    """Official merge: pass 1 over the video, then counting + writing passes (spec §7)."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from entitysam.inference.merger import VideoMerger
+
+    needs_rgb = any(w.needs_rgb for w in writers)
+    names: list[str] = []
+    with VideoMerger(src.info.size, options, spill_dir=tmp) as merger:
+        for name, _, outs in _frames(src, predictor, progress, "segment"):
+            names.append(name)
+            for out in outs:
+                merger.add(out)
+        if not names:
+            raise EntitySAMError(f"{src.path}: zero frames decoded")
+        merger.finalize()
+        spill = merger.spill_bytes
+        rgb_iter = iter(src) if needs_rgb else None  # re-decode rather than keep frames in RAM
+        for merged in tqdm(merger.frames(), total=len(names), unit="frame", desc="write",
+                           disable=not progress, dynamic_ncols=True):
+            rgb = None
+            if needs_rgb:
+                item = next(rgb_iter, None)
+                if item is None:
+                    raise EntitySAMError(f"{src.path}: the second decoding gave fewer frames than the first")
+                rgb = np.asarray(item[1])
+            name = names[merged.frame_index]
+            for w in writers:
+                w.write_frame(merged.frame_index, name, merged.id_map, merged.segments, rgb)
+        segments = [asdict(s) | {"area_per_frame": list(s.area_per_frame)} for s in merger.segments]
+    return len(names), segments, spill
+
+
+def _run_online(src, predictor, writers, options, tmp, progress):
+    """One pass: each frame is merged with running scores and written at once."""
+    import numpy as np
+
+    from entitysam.inference.merger import OnlineMerger
+
+    merger = OnlineMerger(src.info.size, options)
+    seen: dict[int, dict] = {}
+    count = 0
+    for name, pil, outs in _frames(src, predictor, progress, "segment (online)"):
+        rgb = np.asarray(pil)
+        for out in outs:
+            merged = merger.add(out)
+            if merged is None:
+                continue
+            for w in writers:
+                w.write_frame(merged.frame_index, name, merged.id_map, merged.segments, rgb)
+            for s in merged.segments:
+                seen[s.id] = {"id": s.id, "slot": s.slot, "score": s.score}
+        count += 1
+    if count == 0:
+        raise EntitySAMError(f"{src.path}: zero frames decoded")
+    return count, [seen[k] for k in sorted(seen)], 0

@@ -1,0 +1,186 @@
+"""Video-level panoptic merge (spec model.md §7): streaming == brute-force in-RAM reference."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+
+from entitysam.inference.merger import (
+    MergeOptions,
+    OnlineMerger,
+    VideoMerger,
+    merge_in_memory,
+)
+
+WARMUP = 3
+
+
+@dataclass
+class Pos:  # same fields as entitysam.inference.predictor.PositionOutput
+    position: int
+    frame_index: int
+    is_warmup: bool
+    lowres_logits: torch.Tensor
+    eiou: torch.Tensor
+    iou: torch.Tensor
+    entity_logits: torch.Tensor
+    points: torch.Tensor
+
+
+def make_video(n=7, q=6, s=16, seed=0, eiou_scale=1.0, blobs=True):
+    """Random per-position eIoU (P, Q) and real-frame logits (Q, N, s, s)."""
+    g = torch.Generator().manual_seed(seed)
+    eiou = torch.rand(n + WARMUP, q, generator=g) * eiou_scale
+    logits = torch.randn(q, n, s, s, generator=g) * 3
+    if blobs:  # give each slot a region where it dominates, so some slots pass the 0.7 test
+        logits -= 4
+        for b in range(q):
+            r = (b * 5) % (s - 4)
+            logits[b, :, r:r + 4, r:r + 4] += 12
+    return eiou, logits
+
+
+def positions(eiou, logits):
+    q, n = logits.shape[:2]
+    order = [0] * WARMUP + list(range(n))
+    for p, f in enumerate(order):
+        warm = p < WARMUP
+        lg = logits[:, 0 if warm else f][:, None]
+        yield Pos(p, f, warm, lg.clone(), eiou[p], torch.zeros(q), torch.zeros(q, 2), torch.zeros(q, 2))
+
+
+def run_streaming(eiou, logits, out_size, options=None, tmp_path=None):
+    with VideoMerger(out_size, options, spill_dir=tmp_path) as m:
+        for out in positions(eiou, logits):
+            m.add(out)
+        segs = m.finalize()
+        frames = list(m.frames())
+        return m, segs, frames
+
+
+def check_equal(eiou, logits, out_size, options=None, tmp_path=None):
+    ref_ids, ref_segs = merge_in_memory(eiou, logits, out_size, WARMUP, options)
+    m, segs, frames = run_streaming(eiou, logits, out_size, options, tmp_path)
+    ids = np.stack([f.id_map for f in frames])
+    assert ids.dtype == np.int32 and ids.shape == (logits.shape[1],) + out_size
+    np.testing.assert_array_equal(ids, ref_ids)
+    assert [(s.id, s.slot) for s in m.segments] == [(r[0], r[1]) for r in ref_segs]
+    assert [s.score for s in m.segments] == [r[2] for r in ref_segs]
+    for s in m.segments:  # per-frame areas recorded by the writing pass match the id map
+        assert list(s.area_per_frame) == [int((f == s.id).sum()) for f in ids]
+    return m, ids
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("out_size", [(23, 37), (16, 16), (40, 9)])
+def test_streaming_equals_reference(seed, out_size, tmp_path):
+    eiou, logits = make_video(seed=seed)
+    m, ids = check_equal(eiou, logits, out_size, tmp_path=tmp_path)
+    assert len(m.segments) >= 1  # the blobs make at least one slot pass the 0.7 test
+    assert sorted(np.unique(ids).tolist()) == list(range(len(m.segments) + 1))
+
+
+def test_overlap_threshold_025_keeps_more(tmp_path):
+    eiou, logits = make_video(seed=3, blobs=False)
+    m07, _ = check_equal(eiou, logits, (20, 30), tmp_path=tmp_path)
+    m025, _ = check_equal(eiou, logits, (20, 30), MergeOptions(overlap_threshold=0.25), tmp_path)
+    assert len(m025.segments) > len(m07.segments)
+
+
+def test_all_slots_skipped_gives_empty_output(tmp_path):
+    # identical logits for every slot: the argmax gives every pixel to the best-scored slot,
+    # the others own nothing (no segment) - and with threshold > 1 even the owner is skipped.
+    eiou, logits = make_video(seed=4, blobs=False)
+    logits[:] = logits[0:1]
+    m, ids = check_equal(eiou, logits, (12, 12), MergeOptions(overlap_threshold=1.01), tmp_path)
+    assert m.segments == [] and len(m.kept_slots) == logits.shape[0] and not ids.any()
+
+
+def test_no_slot_kept(tmp_path):
+    eiou, logits = make_video(seed=5, eiou_scale=0.049)  # every mean eIoU < 0.05
+    m, ids = check_equal(eiou, logits, (10, 14), tmp_path=tmp_path)
+    assert m.kept_slots == [] and m.segments == [] and not ids.any()
+
+
+def test_ties_go_to_first_slot(tmp_path):
+    # two slots with identical scores and logits: argmax picks the lower slot index.
+    eiou, logits = make_video(n=5, q=3, seed=6)
+    eiou[:, 2] = eiou[:, 1]
+    logits[2] = logits[1]
+    m, ids = check_equal(eiou, logits, (16, 16), tmp_path=tmp_path)
+    assert 2 not in [s.slot for s in m.segments]
+
+
+def test_warmups_count_in_score_and_real_option(tmp_path):
+    eiou, logits = make_video(seed=7)
+    eiou[:WARMUP, 0] = 0.0  # slot 0: bad warm-ups only -> dropped officially...
+    eiou[WARMUP:, 0] = 0.06
+    eiou[:WARMUP, 1] = 1.0  # slot 1: good warm-ups only -> kept officially
+    eiou[WARMUP:, 1] = 0.0
+    m, _ = check_equal(eiou, logits, (16, 16), tmp_path=tmp_path)
+    assert 0 not in m.kept_slots and 1 in m.kept_slots
+    assert torch.equal(m.mean_eiou, eiou.mean(0))
+    real = MergeOptions(score_over="real")
+    m2, _ = check_equal(eiou, logits, (16, 16), real, tmp_path)
+    assert 0 in m2.kept_slots and 1 not in m2.kept_slots
+
+
+def test_quality_uses_every_fifth_real_frame(tmp_path):
+    eiou, logits = make_video(n=11, q=2, s=8, seed=8, blobs=False)
+    logits[:] = -5.0
+    logits[0, 0, :2] = 3.0  # frames 0, 5, 10 count; frame 1 does not
+    logits[0, 1] = 0.0  # > -1 but not > 1: would give 16 / 80 if frame 1 were counted
+    logits[0, 4] = 0.0
+    logits[0, 10, 0, :4] = 0.0  # frame 10 counts: 16 / 20
+    m = run_streaming(eiou, logits, (8, 8), tmp_path=tmp_path)[0]
+    assert m.quality[0].item() == (torch.tensor(16) / torch.tensor(20)).item()
+    assert m.quality[1].item() == 0.0  # 0 / max(0, 1)
+
+
+def test_score_order_option(tmp_path):
+    eiou, logits = make_video(seed=9)
+    opt = MergeOptions(slot_order="score")
+    m, _ = check_equal(eiou, logits, (20, 20), opt, tmp_path)
+    scores = [s.score for s in m.segments]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_float16_spill_close_and_halves_disk(tmp_path):
+    eiou, logits = make_video(seed=0)
+    m32, _, f32 = run_streaming(eiou, logits, (23, 37), tmp_path=tmp_path)
+    m16, _, f16 = run_streaming(eiou, logits, (23, 37), MergeOptions(spill_dtype="float16"), tmp_path)
+    a, b = np.stack([f.id_map for f in f32]), np.stack([f.id_map for f in f16])
+    assert (a == b).mean() > 0.99
+    assert m16._logits.nbytes * 2 == m32._logits.nbytes
+
+
+def test_spill_folder_removed_on_close(tmp_path):
+    eiou, logits = make_video(seed=0)
+    m, _, _ = run_streaming(eiou, logits, (8, 8), tmp_path=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_segment_bbox_and_area(tmp_path):
+    eiou, logits = make_video(seed=1)
+    m, _, frames = run_streaming(eiou, logits, (23, 37), tmp_path=tmp_path)
+    for f in frames:
+        for seg in f.segments:
+            ys, xs = np.nonzero(f.id_map == seg.id)
+            assert seg.area == len(ys)
+            assert seg.bbox == (xs.min(), ys.min(), xs.max() - xs.min(), ys.max() - ys.min())
+
+
+def test_online_merger_is_stable_and_close_on_static_video(tmp_path):
+    # a static video (every frame identical): running scores equal the final ones up to
+    # the warm-up share, so the online labels agree with the offline ones on most pixels.
+    eiou, logits = make_video(n=6, seed=10)
+    logits[:] = logits[:, :1]
+    eiou[:] = eiou[:1]
+    _, _, frames = run_streaming(eiou, logits, (20, 20), tmp_path=tmp_path)
+    online = list(OnlineMerger((20, 20)).add_all(positions(eiou, logits)))
+    assert len(online) == len(frames)
+    for a, b in zip(online, frames):
+        assert np.array_equal(a.id_map > 0, b.id_map > 0)
+    ids = {(s.id, s.slot) for f in online for s in f.segments}
+    assert len({i for i, _ in ids}) == len(ids)  # one slot per id for the whole video
