@@ -100,3 +100,47 @@ def test_config_overrides_change_slots_and_size():
     p = EntitySAMPredictor(m)
     outs = p.step(torch.randn(3, 128, 128))
     assert outs[0].lowres_logits.shape == (5, 1, 32, 32)
+
+
+def test_cpu_bf16_autocast_runs_and_official_bf16_needs_cuda(tiny_model):
+    from entitysam.errors import EntitySAMError
+
+    S = tiny_model.cfg.image_size
+    p = EntitySAMPredictor(tiny_model, precision="bf16")
+    o = p.step(torch.randn(3, S, S))[-1]
+    assert o.lowres_logits.dtype == torch.float32 and torch.isfinite(o.lowres_logits).all()
+    assert p.memory.read()[0][1].features.dtype == torch.float32  # memories stay float32 on CPU
+    with pytest.raises(EntitySAMError, match="needs a CUDA device"):
+        EntitySAMPredictor(tiny_model, precision="official-bf16")
+    with pytest.raises(EntitySAMError, match="unknown precision"):
+        EntitySAMPredictor(tiny_model, precision="fp8")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (official-bf16 is CUDA-only)")
+def test_official_bf16_on_cuda_stores_bf16_memories(tiny_model):
+    import copy
+
+    m = copy.deepcopy(tiny_model).cuda()
+    S = m.cfg.image_size
+    p = EntitySAMPredictor(m, precision="official-bf16")
+    p.step(torch.randn(3, S, S))
+    assert p.memory.read()[0][1].features.dtype == torch.bfloat16
+    assert torch.backends.cuda.matmul.allow_tf32 is False  # restored after the call
+
+
+def test_training_forward_gradients_stay_within_frames():
+    from entitysam.modeling.trainable import set_trainable
+    from entitysam.training.propagate import propagate_clip
+
+    torch.manual_seed(0)
+    m = build_entitysam("tiny").train()
+    set_trainable(m)
+    S, Q = m.cfg.image_size, m.cfg.num_slots
+    out = propagate_clip(m, torch.randn(3, 3, S, S))
+    assert out.pred_logits.shape == (1, Q, 2)
+    assert out.pred_iou.shape == (1, Q, 3, 1) and out.pred_masks.shape == (1, Q, 3, S // 4, S // 4)
+    # loss on the last frame only: the point sampler (frame 0 only) gets no gradient
+    out.pred_masks[0, :, 2].sum().backward()
+    assert m.point_sampler_num.weight.grad is None or torch.all(m.point_sampler_num.weight.grad == 0)
+    assert m.offset_fc.weight.grad is not None and m.offset_fc.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for n, p in m.named_parameters() if n.startswith("memory_attention"))
