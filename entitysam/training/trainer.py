@@ -1,0 +1,306 @@
+"""The two-stage EntitySAM trainer (spec training.md §11-§12), single process or ``torchrun``.
+
+Data parallelism: every rank runs ``clips_per_rank`` clips per iteration; gradients are
+averaged over all clips of all ranks with one coalesced all-reduce (gloo on CPU, NCCL on
+GPU), then clipped (full-model L2 norm 0.01) and applied with AdamW. Everything random is a
+function of (seed, global clip index): clip ``i`` of the run is the same clip with the same
+augmentations and the same dropout masks however the run is split over ranks, and
+``--resume`` continues bit-exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from entitysam.errors import EntitySAMError
+from entitysam.modeling.trainable import set_trainable
+from entitysam.training.propagate import propagate_clip
+
+# normalisation modules whose parameters get no weight decay (detectron2 WEIGHT_DECAY_NORM = 0)
+_NORM_TYPES = (
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.GroupNorm,
+    nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.LayerNorm, nn.LocalResponseNorm,
+)
+
+STAGES = {
+    # stage: (frames per clip T, max_iter, lr steps, checkpoint period)  (spec §12)
+    1: (1, 81000, (60000,), 10000),
+    2: (8, 10100, (7500,), 2000),
+}
+
+
+@dataclass
+class TrainConfig:
+    model: str = "vit-s"
+    stage: int = 1
+    frames: int = 1  # T
+    max_iter: int = 81000
+    steps: tuple[int, ...] = (60000,)
+    gamma: float = 0.1
+    lr: float = 5e-5
+    weight_decay: float = 0.05
+    clip_grad_norm: float = 0.01
+    clips_per_rank: int = 1
+    checkpoint_period: int = 10000
+    log_period: int = 20
+    seed: int = 0
+    train_all: bool = False  # from-scratch runs: every parameter trainable
+    amp: bool = True  # fp16 autocast + grad scaler, CUDA only
+    num_points: int = 12544
+    max_num_masks: int = 30
+    output_dir: str = "output"
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def for_stage(cls, stage: int, **overrides) -> "TrainConfig":
+        if stage not in STAGES:
+            raise EntitySAMError(f"stage must be 1 or 2, got {stage}")
+        T, max_iter, steps, period = STAGES[stage]
+        base = dict(stage=stage, frames=T, max_iter=max_iter, steps=steps, checkpoint_period=period)
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**base)
+
+
+class ClipSource(Protocol):
+    def __call__(self, index: int) -> tuple[torch.Tensor, dict]:
+        """Clip number ``index`` of the run: frames (T, 3, S, S) and its targets."""
+
+
+class Criterion(Protocol):
+    def __call__(self, outputs: dict, targets: dict, num_masks: float) -> dict[str, torch.Tensor]:
+        """Weighted losses of one clip; ``num_masks`` is the batch normaliser (spec §10)."""
+
+
+def clip_seed(seed: int, index: int) -> int:
+    """Seed of clip ``index``: independent of how clips are split over ranks and iterations."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: no decay for torch norm layers and embeddings (spec §11)."""
+    no_decay = set()
+    for module in model.modules():
+        if isinstance(module, _NORM_TYPES + (nn.Embedding,)):
+            no_decay.update(id(p) for p in module.parameters(recurse=False))
+    decay, other = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (other if id(p) in no_decay else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}]
+
+
+def lr_lambda(steps: tuple[int, ...], gamma: float) -> Callable[[int], float]:
+    """detectron2 WarmupMultiStepLR with warm-up factor 1.0 (i.e. none): x gamma after each step."""
+
+    def f(it: int) -> float:
+        return gamma ** sum(it >= s for s in steps)
+
+    return f
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the ``torchrun`` process group when WORLD_SIZE > 1 (gloo on CPU, NCCL on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return DistInfo(rank=dist.get_rank(), world=dist.get_world_size())
+
+
+class Trainer:
+    """Runs the training loop. Build it with a model, a clip source and a criterion."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        clips: ClipSource,
+        criterion: Criterion,
+        cfg: TrainConfig,
+        device: torch.device | str = "cpu",
+        log: Callable[[str], None] = print,
+    ):
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.dist = init_distributed(self.device)
+        self.model = model.to(self.device).train()
+        set_trainable(self.model, train_all=cfg.train_all)
+        self.clips = clips
+        self.criterion = criterion
+        self.log = log
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg.weight_decay), lr=cfg.lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(tuple(cfg.steps), cfg.gamma))
+        self.use_amp = cfg.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.iteration = 0
+        self.out = Path(cfg.output_dir)
+        if self.dist.world > 1:  # identical start on every rank
+            for t in self.model.state_dict().values():
+                dist.broadcast(t, 0)
+
+    # ---------------------------------------------------------------- checkpoints
+    def state(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "iteration": self.iteration,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy": np.random.get_state()[1].tolist(),
+                "python": list(random.getstate()[1]),
+            },
+            "train_config": asdict(self.cfg),
+            "model_config": self.model.cfg.to_dict() if hasattr(self.model, "cfg") else None,
+        }
+
+    def save(self, name: str) -> Path:
+        from entitysam.io.atomic import atomic_file
+
+        path = self.out / name
+        if self.dist.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            with atomic_file(path) as f:
+                torch.save(self.state(), f)
+            with atomic_file(self.out / "last_checkpoint", "w") as f:
+                f.write(name)
+        if self.dist.world > 1:
+            dist.barrier()
+        return path
+
+    def resume(self) -> bool:
+        """Load the last checkpoint of ``output_dir`` if there is one (model, optimizer, schedule, iteration)."""
+        marker = self.out / "last_checkpoint"
+        if not marker.is_file():
+            return False
+        path = self.out / marker.read_text().strip()
+        ckpt = torch.load(path, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.iteration = int(ckpt["iteration"])
+        self.log(f"resumed from {path} at iteration {self.iteration}")
+        return True
+
+    # ---------------------------------------------------------------- one iteration
+    def _global_indices(self, it: int) -> list[int]:
+        c, w, r = self.cfg.clips_per_rank, self.dist.world, self.dist.rank
+        return [(it * c + a) * w + r for a in range(c)]
+
+    def train_step(self) -> dict[str, float]:
+        cfg = self.cfg
+        indices = self._global_indices(self.iteration)
+        batch = [self.clips(i) for i in indices]
+        # normaliser: target entities per clip averaged over the global batch, x T (spec §10)
+        n_local = torch.tensor(float(sum(len(t["masks"]) for _, t in batch)), device=self.device)
+        if self.dist.world > 1:
+            dist.all_reduce(n_local)
+        n_clips = cfg.clips_per_rank * self.dist.world
+        num_masks = max(n_local.item() / n_clips, 1.0) * cfg.frames
+        self.optimizer.zero_grad(set_to_none=True)
+        totals: dict[str, float] = {}
+        for index, (frames, targets) in zip(indices, batch):
+            torch.manual_seed(clip_seed(cfg.seed, index))  # dropout masks depend on the clip only
+            with torch.autocast("cuda", dtype=torch.float16, enabled=self.use_amp):
+                out = propagate_clip(self.model, frames.to(self.device))
+                outputs = {"pred_logits": out.pred_logits, "pred_iou": out.pred_iou, "pred_masks": out.pred_masks}
+                losses = self.criterion(outputs, targets, num_masks)
+            loss = sum(losses.values()) / cfg.clips_per_rank
+            self.scaler.scale(loss).backward()
+            for k, v in losses.items():
+                totals[k] = totals.get(k, 0.0) + float(v.detach()) / cfg.clips_per_rank
+        self._all_reduce_grads()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.clip_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.iteration += 1
+        totals["total_loss"] = sum(v for k, v in totals.items())
+        totals["grad_norm"] = float(grad_norm)
+        totals["lr"] = self.optimizer.param_groups[0]["lr"]
+        return totals
+
+    def _all_reduce_grads(self) -> None:
+        if self.dist.world == 1:
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.dist.world
+        offset = 0
+        for p, g in zip(self.params, grads):
+            n = g.numel()
+            p.grad = flat[offset : offset + n].view_as(p).clone()
+            offset += n
+
+    # ---------------------------------------------------------------- loop
+    def train(self, stop_after: int | None = None) -> Path:
+        """Train until ``max_iter`` (or ``stop_after`` more iterations); returns the final checkpoint."""
+        cfg = self.cfg
+        end = cfg.max_iter if stop_after is None else min(cfg.max_iter, self.iteration + stop_after)
+        metrics_path = self.out / "metrics.jsonl"
+        writer = _tensorboard(self.out) if self.dist.main else None
+        bar = None
+        if self.dist.main:
+            from tqdm import tqdm
+
+            self.out.mkdir(parents=True, exist_ok=True)
+            bar = tqdm(total=end, initial=self.iteration, desc=f"stage {cfg.stage}", unit="it", dynamic_ncols=True)
+        t0 = time.time()
+        last = None
+        while self.iteration < end:
+            m = self.train_step()
+            if self.dist.main:
+                bar.update(1)
+                bar.set_postfix(loss=f"{m['total_loss']:.4f}", lr=f"{m['lr']:.1e}")
+                if self.iteration % cfg.log_period == 0 or self.iteration == end:
+                    rec = {"iteration": self.iteration, "time": round(time.time() - t0, 3), **m}
+                    with open(metrics_path, "a") as f:
+                        f.write(json.dumps(rec) + "\n")
+                    if writer is not None:
+                        for k, v in m.items():
+                            writer.add_scalar(k, v, self.iteration)
+            if self.iteration % cfg.checkpoint_period == 0:
+                last = self.save(f"model_{self.iteration - 1:07d}.pth")
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+        if self.iteration >= cfg.max_iter:
+            last = self.save("model_final.pth")
+        elif last is None or last.name != f"model_{self.iteration - 1:07d}.pth":
+            last = self.save(f"model_{self.iteration - 1:07d}.pth")
+        return last
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # tensorboard not installed: JSONL only
+        return None
+    return SummaryWriter(log_dir=str(out / "tb"))
