@@ -20,6 +20,7 @@ COMMANDS = {
     "eval": "entitysam._cli.eval",
     "train": "entitysam._cli.train",
     "classify": "entitysam._cli.classify",
+    "synthetic": "entitysam._cli.synthetic",
 }
 
 

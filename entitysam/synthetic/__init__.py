@@ -1,0 +1,1 @@
+"""Synthetic data the project generates itself (no dataset can be downloaded here)."""
