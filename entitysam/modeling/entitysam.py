@@ -216,8 +216,7 @@ class EntitySAM(nn.Module):
         Q = memories[0][1].features.shape[0]
         mem, mem_pos = [], []
         for k, memory in sorted(memories, key=lambda km: -km[0]):  # oldest first
-            feat = memory.features.to(feats.vision.dtype) if memory.features.dtype != feats.vision.dtype else memory.features
-            mem.append(feat.flatten(2).permute(2, 0, 1))  # (g*g, Q, m)
+            mem.append(memory.features.flatten(2).permute(2, 0, 1))  # (g*g, Q, m), stored dtype as officially
             pos = memory.pos_enc.flatten(2).permute(2, 0, 1) + self.maskmem_tpos_enc[k - 1]
             mem_pos.append(pos.expand(-1, Q, -1))
         curr = feats.vision.flatten(2).permute(2, 0, 1).expand(-1, Q, -1)  # (g*g, Q, C)
