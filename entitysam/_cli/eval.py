@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         text = tables.instance_table(result)
 
     print(text)
-    _print_warnings(result.get("warnings", []) if isinstance(result, dict) else [])
+    _print_warnings(result.get("warnings", []))
     if args.json:
         from entitysam.io.atomic import atomic_file
 

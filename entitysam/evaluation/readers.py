@@ -163,6 +163,8 @@ class FrameSpec:
     pred_png: str | None  # None: the video is evaluated as an empty prediction
     gt_segments: list[dict]
     pred_segments: list[dict]
+    gt_json: str = "GT JSON"  # where the segment lists come from, for error messages
+    pred_json: str = "pred.json"
 
 
 @dataclass
@@ -216,7 +218,8 @@ def build_frame_table(
                 f"{pred.shape[1]}x{pred.shape[0]}, GT {spec.gt_png} is {gt.shape[1]}x{gt.shape[0]}"
             )
     gt_ids, pred_ids, counts = pair_histogram(gt, pred)
-    gt_segments = _gt_segment_table(spec.gt_segments, f"GT JSON (video {video_id})")
+    gt_segments = _gt_segment_table(
+        spec.gt_segments, f"{spec.gt_json} (video {video_id}, frame {Path(spec.gt_png).name})")
     pred_segments = _pred_segment_table(spec, video_id, pred_ids, counts, check_pred_area)
     if warnings is not None:
         _gt_warnings(spec, video_id, gt_ids, counts, gt_segments, warnings)
@@ -230,7 +233,7 @@ def _pred_segment_table(
     png_area: dict[int, int] = {}
     for pid, c in zip(pred_ids.tolist(), counts.tolist()):
         png_area[pid] = png_area.get(pid, 0) + c
-    where = f"pred.json (video {video_id}, frame {Path(spec.gt_png).name})"
+    where = f"{spec.pred_json} (video {video_id}, frame {Path(spec.gt_png).name})"
     table: dict[int, Segment] = {}
     for s in spec.pred_segments:
         try:
@@ -402,6 +405,8 @@ def _pair_one(gt, vid, index, video, pred_frames, gt_png_dir, pred_dir) -> Video
                 pred_png=None if empty else str(pred_dir / "pan_pred" / vid / name),
                 gt_segments=gt_segs,
                 pred_segments=pred_segs,
+                gt_json=gt.path,
+                pred_json=str(Path(pred_dir) / "pred.json"),
             )
         )
     return VideoSpec(vid, index, frames, empty_prediction=empty, notes=notes)

@@ -148,7 +148,12 @@ class STQEvaluator:
     def reset(self) -> None:
         self._sequences: list[SequenceStats] = []
 
+    def process(self, seq_index: int, video_id: str, frames: list[FrameTable], **config) -> None:
+        """Accumulate one video in-process (``config``: see :func:`sequence_stats`)."""
+        self.add(sequence_stats(frames, seq_index, video_id, fixed=self.fixed, **config))
+
     def add(self, st: SequenceStats) -> None:
+        """Add one sequence's accumulators (computed elsewhere, e.g. in a worker process)."""
         self._sequences.append(st)
 
     def evaluate(self) -> dict:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import GOLDEN, run_cli
+from eval_testkit import GOLDEN, run_cli
 
 VIDEO = "e2_void_threshold"  # 3 frames, 12x16, in gt_edge/
 
@@ -106,7 +106,8 @@ def test_missing_gt_png(case, capsys):
 
 def test_png_id_not_listed_in_json(case, capsys):
     edit_pred_json(case, lambda d, frames: frames[1]["segments_info"].pop())
-    assert_one_line_error(*run(case, capsys), "is not listed in pred.json", str(frame_png(case)))
+    assert_one_line_error(*run(case, capsys), "is not listed in", str(frame_png(case)),
+                          str(case / "pred" / "pred.json"))
 
 
 def test_listed_id_absent_from_png(case, capsys):
@@ -136,3 +137,10 @@ def test_task_needs_its_inputs(case, capsys):
 
 def test_bad_worker_count(case, capsys):
     assert_one_line_error(*run(case, capsys, "--workers", "0"), "--workers must be >= 1")
+
+
+def test_malformed_segment_names_the_json(case, capsys):
+    def break_id(d, frames):
+        frames[0]["segments_info"][0]["id"] = "not-an-id"
+    edit_pred_json(case, break_id)
+    assert_one_line_error(*run(case, capsys), "malformed segment", str(case / "pred" / "pred.json"))

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from conftest import GOLDEN, run_cli
+from eval_testkit import GOLDEN, run_cli
 
 EXPECTED = json.loads((GOLDEN / "expected.json").read_text())
 CASES = {c["name"]: c for c in EXPECTED["cases"]}

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import GOLDEN, run_cli, write_vipseg
+from eval_testkit import GOLDEN, run_cli, write_vipseg
 from entitysam.evaluation import evaluate_entity
 
 L = np.array([[1, 1, 2, 2]] * 2)  # 2x4 frame: GT id 1 = left half, id 2 = right half
@@ -138,3 +138,20 @@ def test_fixed_on_golden_fullcover_minus1(tmp_path, capsys):
     assert report["stq"]["IoU"] == pytest.approx(total[1, 1] / (total[0, 1] + total[1].sum()), abs=1e-12)
     assert report["stq"]["IoU"] > 0.99 > 0.5 > expected["stq"]["IoU"]  # official: halved
     assert report["veq"]["VEQ"] == pytest.approx(expected["veq"]["VEQ"], abs=1e-9)
+
+
+def test_gt_listed_in_some_frames_only_is_a_clear_error(tmp_path, capsys):
+    """GT id 2 listed in frame 0 but not in frame 1 while its pixels stay in the PNG.
+
+    Window [0, 1] (as the official script): I(2, 20) = 4 + 4 = 8 px, A_gt = 4 (JSON area of
+    frame 0 only), A_pred = 8 -> union = 8 + 4 - 8 = 4 -> IoU 2 > 1: the official VEQ stops
+    on its assertion; we stop with a one-line error.
+    """
+    paths = write_vipseg(tmp_path, [{"video_id": "v", "gt": [L] * 2, "pred": [halves(10, 20)] * 2}])
+    data = json.loads(open(paths["gt_json"]).read())
+    frame1 = data["annotations"][0]["annotations"][1]["segments_info"]
+    frame1[:] = [s for s in frame1 if s["id"] != 2]
+    open(paths["gt_json"], "w").write(json.dumps(data))
+    code, _, err = run_cli(["eval", "--pred", paths["pred"], "--gt", paths["gt"], "--gt-json",
+                            paths["gt_json"], "--no-progress"], capsys)
+    assert code == 2 and "GT id 2: IoU 2.000 > 1" in err

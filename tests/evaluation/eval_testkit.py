@@ -1,4 +1,8 @@
-"""Helpers for the evaluation tests: golden-set paths and a tiny VIPSeg-layout writer."""
+"""Helpers for the evaluation tests: golden-set path, a tiny VIPSeg-layout writer, the CLI.
+
+(A plain module with a unique name rather than conftest.py, so that test modules can import
+it whatever other conftest.py files the test tree holds.)
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from entitysam.io.ids import id2rgb
@@ -73,8 +76,3 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
     code = main(argv)
     out = capsys.readouterr()
     return code, out.out, out.err
-
-
-@pytest.fixture
-def golden() -> Path:
-    return GOLDEN
