@@ -173,6 +173,7 @@ class Trainer:
                 "numpy": np.random.get_state()[1].tolist(),
                 "python": list(random.getstate()[1]),
             },
+            "rank_param_checksums": getattr(self, "rank_checksums", None),
             "train_config": asdict(self.cfg),
             "model_config": self.model.cfg.to_dict() if hasattr(self.model, "cfg") else None,
         }
@@ -248,15 +249,36 @@ class Trainer:
     def _all_reduce_grads(self) -> None:
         if self.dist.world == 1:
             return
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        # parameters no rank produced a gradient for keep grad=None, so AdamW skips them (no weight
+        # decay) exactly as in a single process; elsewhere a missing gradient counts as zero
+        has = torch.tensor([p.grad is not None for p in self.params], dtype=torch.int32, device=self.device)
+        dist.all_reduce(has, op=dist.ReduceOp.MAX)
+        params = [p for p, h in zip(self.params, has.tolist()) if h]
+        if not params:
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         flat = torch.cat([g.reshape(-1) for g in grads])
         dist.all_reduce(flat)
         flat /= self.dist.world
         offset = 0
-        for p, g in zip(self.params, grads):
-            n = g.numel()
+        for p in params:
+            n = p.numel()
             p.grad = flat[offset : offset + n].view_as(p).clone()
             offset += n
+
+    def _check_ranks_in_sync(self) -> None:
+        """All ranks must hold identical parameters; the per-rank checksums go into the checkpoint."""
+        with torch.no_grad():
+            mine = torch.stack([
+                sum(p.double().sum() for p in self.model.parameters()),
+                sum(p.double().pow(2).sum() for p in self.model.parameters()),
+            ]).to(self.device)
+        sums = [mine.clone() for _ in range(self.dist.world)]
+        if self.dist.world > 1:
+            dist.all_gather(sums, mine)
+        self.rank_checksums = [s.tolist() for s in sums]
+        if any(s != self.rank_checksums[0] for s in self.rank_checksums):
+            raise RuntimeError(f"ranks diverged: parameter checksums {self.rank_checksums}")
 
     # ---------------------------------------------------------------- loop
     def train(self, stop_after: int | None = None) -> Path:
@@ -291,6 +313,7 @@ class Trainer:
             bar.close()
         if writer is not None:
             writer.close()
+        self._check_ranks_in_sync()
         if self.iteration >= cfg.max_iter:
             last = self.save("model_final.pth")
         elif last is None or last.name != f"model_{self.iteration - 1:07d}.pth":

@@ -1,0 +1,107 @@
+"""``entitysam train``: the paper's two-stage class-agnostic training (single process or torchrun)."""
+
+from __future__ import annotations
+
+import argparse
+
+from entitysam.errors import EntitySAMError
+
+help = "train EntitySAM on COCO-panoptic-format data (stage 1: images, stage 2: pseudo-videos)"
+description = """Train EntitySAM class-agnostically on any COCO-panoptic-format folder.
+
+Stage 1 (images, T=1) starts from SAM 2.1 + DINOv2 weights; stage 2 (8-frame pseudo-videos)
+starts from a stage-1 checkpoint (--init). Defaults are the official recipe (spec
+training.md); several GPUs or nodes: launch with torchrun (one clip per process).
+"""
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="vit-s", help="vit-s | vit-l | tiny")
+    p.add_argument("--stage", type=int, default=1, choices=(1, 2))
+    p.add_argument("--data", required=True, help="COCO-panoptic root: <split>/, panoptic_<split>/, annotations/panoptic_<split>.json")
+    p.add_argument("--split", default="train2017")
+    p.add_argument("-o", "--output-dir", default="output", help="checkpoints, metrics.jsonl, tb/ (default: output)")
+    p.add_argument("--sam2-checkpoint", help="SAM 2.1 base checkpoint (e.g. sam2.1_hiera_small.pt) for stage 1")
+    p.add_argument("--dinov2-checkpoint", help="DINOv2 weights (e.g. dinov2_vits14_pretrain.pth) for stage 1")
+    p.add_argument("--init", help="start from this checkpoint's model (stage 2: the stage-1 model_0079999.pth)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output-dir")
+    p.add_argument("--trust-checkpoint", action="store_true", help="allow checkpoints that need arbitrary unpickling")
+    p.add_argument("--train-all", action="store_true", help="train every parameter (from-scratch runs of small models)")
+    p.add_argument("--max-iter", type=int, help="default: 81000 (stage 1) / 10100 (stage 2)")
+    p.add_argument("--steps", type=_ints, help="lr x0.1 at these iterations, comma-separated (default 60000 / 7500)")
+    p.add_argument("--frames", type=int, help="frames per clip T (default 1 / 8)")
+    p.add_argument("--checkpoint-period", type=int, help="default 10000 / 2000")
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--clip-grad-norm", type=float, default=0.01)
+    p.add_argument("--clips-per-rank", type=int, default=1, help="clips per process per iteration (official: 1)")
+    p.add_argument("--num-points", type=int, default=12544, help="matcher / loss points per mask")
+    p.add_argument("--max-num-masks", type=int, default=30)
+    p.add_argument("--log-period", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (torchrun: cuda:LOCAL_RANK)")
+    p.add_argument("--no-amp", action="store_true", help="disable fp16 autocast on CUDA")
+
+
+def build_trainer(args: argparse.Namespace, log=print):
+    """The configured Trainer for these CLI arguments (also used by scripts and tests)."""
+    import os
+
+    import torch
+
+    from entitysam.checkpoint import init_from_sam2_dinov2, load_state_dict, read_state_dict
+    from entitysam.inference.precision import resolve_device
+    from entitysam.modeling import build_entitysam
+    from entitysam.training.augment import AugmentationConfig
+    from entitysam.training.clips import ClipStream, PseudoVideoClips
+    from entitysam.training.coco_panoptic import CocoPanoptic
+    from entitysam.training.losses import SetCriterion
+    from entitysam.training.matcher import HungarianMatcher
+    from entitysam.training.trainer import TrainConfig, Trainer
+
+    device = resolve_device(args.device)
+    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    cfg = TrainConfig.for_stage(
+        args.stage, model=args.model, frames=args.frames, max_iter=args.max_iter, steps=args.steps,
+        checkpoint_period=args.checkpoint_period, lr=args.lr, weight_decay=args.weight_decay,
+        clip_grad_norm=args.clip_grad_norm, clips_per_rank=args.clips_per_rank, log_period=args.log_period,
+        seed=args.seed, train_all=args.train_all, amp=not args.no_amp, num_points=args.num_points,
+        max_num_masks=args.max_num_masks, output_dir=args.output_dir,
+    )
+    torch.manual_seed(args.seed)
+    model = build_entitysam(args.model)
+    if args.init:
+        load_state_dict(model, read_state_dict(args.init, trust=args.trust_checkpoint), source=args.init)
+        log(f"initialised from {args.init}")
+    elif args.sam2_checkpoint or args.dinov2_checkpoint:
+        if not args.sam2_checkpoint:
+            raise EntitySAMError("--dinov2-checkpoint needs --sam2-checkpoint too")
+        prov = init_from_sam2_dinov2(model, args.sam2_checkpoint, args.dinov2_checkpoint, trust=args.trust_checkpoint)
+        log(f"initialised: {prov.summary()}")
+    elif not (args.train_all or args.resume or args.model == "tiny"):
+        raise EntitySAMError(
+            "the frozen SAM 2.1 / DINOv2 weights must come from somewhere: pass --sam2-checkpoint and "
+            "--dinov2-checkpoint (stage 1) or --init (stage 2), or --train-all to train from scratch"
+        )
+    dataset = CocoPanoptic.from_root(args.data, args.split)
+    aug = AugmentationConfig(image_size=model.cfg.image_size)
+    clips = ClipStream(PseudoVideoClips(dataset, cfg.frames, aug, cfg.max_num_masks), seed=args.seed)
+    criterion = SetCriterion(HungarianMatcher(num_points=cfg.num_points), num_points=cfg.num_points)
+    trainer = Trainer(model, clips, criterion, cfg, device=device, log=log)
+    if args.resume and not trainer.resume():
+        log(f"no checkpoint to resume in {cfg.output_dir}; starting at iteration 0")
+    return trainer
+
+
+def run(args: argparse.Namespace) -> int:
+    trainer = build_trainer(args)
+    path = trainer.train()
+    if trainer.dist.main:
+        print(f"saved {path}")
+    return 0
