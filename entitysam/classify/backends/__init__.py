@@ -1,0 +1,14 @@
+"""Classification backends: an OpenAI-compatible chat model, or a local CLIP model.
+
+=========  =====================================================  ==================
+name       what                                                   module
+=========  =====================================================  ==================
+openai     chat completions with image input (hosted API, vLLM,   :mod:`.openai`
+           Ollama, llama.cpp server, ...), cached on disk
+clip       a local open_clip model (optional extra ``[clip]``)    :mod:`.clip`
+=========  =====================================================  ==================
+"""
+
+from entitysam.classify.backends.base import Backend, Label
+
+__all__ = ["Backend", "Label"]
