@@ -2,7 +2,9 @@
 
 Each video has textured *stuff* regions (wavy bands filling the frame) and moving textured
 *things* (ellipses, rectangles, triangles, blobs) that enter after frame 0, leave the frame,
-get occluded and reappear, change scale and touch each other. Deterministic by seed.
+get occluded and reappear, change scale and touch each other. Textures are those of the
+synthetic COCO-panoptic training images (one visual world); a thing's texture moves with it.
+Deterministic by seed.
 
 Layout written (as ``entitysam eval --task entity`` and VIPSeg readers expect)::
 
@@ -23,7 +25,8 @@ from PIL import Image
 
 from entitysam.io.atomic import atomic_dir
 from entitysam.io.ids import id2rgb
-from entitysam.synthetic.textures import SHAPES, TextureSpec, random_texture, render_texture, shape_mask
+from entitysam.synthetic.shapes import SHAPES, shape_mask
+from entitysam.training.synthetic import STUFF_TEXTURES, THING_TEXTURES, make_texture
 
 STUFF_NAMES = ("ground", "wall", "sky", "water")
 CATEGORIES = [{"id": i, "name": n, "isthing": 0} for i, n in enumerate(STUFF_NAMES)] + [
@@ -31,10 +34,15 @@ CATEGORIES = [{"id": i, "name": n, "isthing": 0} for i, n in enumerate(STUFF_NAM
 ]
 
 
+def _texture(rng: np.random.Generator, families: tuple[str, ...], h: int, w: int, used: list) -> np.ndarray:
+    """A (3h, 3w, 3) float32 texture canvas: frames crop it at the entity's displacement."""
+    return make_texture(rng, str(rng.choice(families)), 3 * h, 3 * w, used)
+
+
 @dataclass
 class Thing:
     shape: str
-    texture: TextureSpec
+    texture: np.ndarray  # (3H, 3W, 3) float32 canvas
     center: np.ndarray  # (y, x) at frame 0 of its trajectory
     velocity: np.ndarray  # (dy, dx) per frame
     radius: np.ndarray  # (ry, rx)
@@ -56,7 +64,7 @@ class VideoScene:
     height: int
     width: int
     stuff_boundaries: list[tuple[float, float, float, float]]  # (base y frac, amplitude, freq, phase)
-    stuff_textures: list[TextureSpec]
+    stuff_textures: list[np.ndarray]  # (3H, 3W, 3) float32 canvases
     stuff_categories: list[int]
     things: list[Thing] = field(default_factory=list)
 
@@ -68,7 +76,9 @@ def _random_scene(rng: np.random.Generator, height: int, width: int, num_frames:
     bounds = [(float(b), float(rng.uniform(0.02, 0.08)), float(rng.uniform(1, 3)), float(rng.uniform(0, 6.28)))
               for b in bases]
     cats = [int(c) for c in rng.choice(len(STUFF_NAMES), size=n_stuff, replace=False)]
-    scene = VideoScene(height, width, bounds, [random_texture(rng) for _ in range(n_stuff)], cats)
+    used: list = []  # colour pairs so far: entities of a video get clearly different colours
+    scene = VideoScene(height, width, bounds, [_texture(rng, STUFF_TEXTURES, height, width, used)
+                                               for _ in range(n_stuff)], cats)
     m = min(height, width)
     count = int(rng.integers(n_things[0], n_things[1] + 1))
     for i in range(count):
@@ -96,7 +106,8 @@ def _random_scene(rng: np.random.Generator, height: int, width: int, num_frames:
             ang = rng.uniform(0, 2 * np.pi)
             vel = np.array([np.sin(ang), np.cos(ang)]) * speed
         scene.things.append(Thing(
-            shape=str(rng.choice(SHAPES)), texture=random_texture(rng), center=center, velocity=vel,
+            shape=str(rng.choice(SHAPES)), texture=_texture(rng, THING_TEXTURES, height, width, used),
+            center=center, velocity=vel,
             radius=radius, growth=float(rng.uniform(-0.015, 0.025)), angle=float(rng.uniform(0, np.pi)),
             spin=float(rng.uniform(-0.03, 0.03)), enter=enter, seed=int(rng.integers(0, 2**31 - 1)),
         ))
@@ -108,7 +119,8 @@ def _random_scene(rng: np.random.Generator, height: int, width: int, num_frames:
         frames_to_cross = max(4, num_frames // 2)
         vel = (np.array([target[0], width + r]) - start) / (frames_to_cross * 1.6)
         scene.things.append(Thing(
-            shape="rectangle", texture=random_texture(rng), center=start, velocity=vel,
+            shape="rectangle", texture=_texture(rng, THING_TEXTURES, height, width, used),
+            center=start, velocity=vel,
             radius=np.array([r * 1.2, r * 0.7]), growth=0.0, angle=0.0, spin=0.0,
             enter=int(rng.integers(0, max(1, num_frames // 4))), seed=int(rng.integers(0, 2**31 - 1)),
         ))
@@ -123,11 +135,10 @@ def render_frame(scene: VideoScene, t: int) -> tuple[np.ndarray, np.ndarray]:
     for base, amp, freq, phase in scene.stuff_boundaries:
         y_line = (base + amp * np.sin(2 * np.pi * freq * xx / W + phase + 0.02 * t)) * H
         region += (yy >= y_line).astype(np.int64)
-    rgb = np.zeros((H, W, 3), dtype=np.uint8)
+    rgb = np.zeros((H, W, 3), dtype=np.float32)
     for k, tex in enumerate(scene.stuff_textures):
         sel = region == k
-        if sel.any():
-            rgb[sel] = render_texture(tex, H, W)[sel]
+        rgb[sel] = tex[H : 2 * H, W : 2 * W][sel]
     index = region.copy()
     n_stuff = len(scene.stuff_textures)
     for j, th in enumerate(scene.things):  # later things are in front
@@ -137,10 +148,10 @@ def render_frame(scene: VideoScene, t: int) -> tuple[np.ndarray, np.ndarray]:
         m = shape_mask(th.shape, H, W, tuple(center), tuple(radius), angle, th.seed)
         if not m.any():
             continue
-        scale = float(radius.mean() / th.radius.mean())
-        tex = render_texture(th.texture, H, W, origin=tuple(center), scale=scale)
-        rgb[m] = tex[m]
+        dy, dx = np.clip(np.round(center - th.center).astype(int), [-H, -W], [H, W])
+        rgb[m] = th.texture[H - dy : 2 * H - dy, W - dx : 2 * W - dx][m]  # the texture moves with the thing
         index[m] = n_stuff + j
+    rgb = np.clip(rgb, 0, 255).astype(np.uint8)
     return rgb, index
 
 

@@ -129,24 +129,25 @@ def _read_json(json_path: Path) -> dict:
 
 
 def _parse_segment(s: dict, cats: dict[int, Category], where: str) -> Segment:
+    """One ``segments_info`` entry -> Segment; ``area``/``bbox``/``iscrowd`` may be absent."""
     try:
-        cid = int(s["category_id"])
-        sid = int(s["id"])
+        cid, sid = int(s["category_id"]), int(s["id"])
+        area, iscrowd = int(s.get("area", 0)), bool(s.get("iscrowd", 0))
+        bbox = tuple(float(v) for v in s.get("bbox", (0, 0, 0, 0)))
     except (KeyError, TypeError, ValueError) as exc:
-        raise EntitySAMError(f"{where}: malformed segment {s!r} ({exc})") from None
+        raise EntitySAMError(f"{where}: malformed segment {s!r} ({type(exc).__name__}: {exc})") from None
     if cid not in cats:
         raise EntitySAMError(f"{where}: segment {sid} has category_id {cid}, not in 'categories'")
     if not 0 < sid < 2**24:
         raise EntitySAMError(f"{where}: segment id {sid} outside 1…2^24-1 (id = R + 256 G + 65536 B)")
-    bbox = tuple(float(v) for v in s.get("bbox", (0, 0, 0, 0)))
     cat = cats[cid]
     return Segment(
         id=sid,
         category_id=cid,
         label=cat.contiguous_id + 1,
         isthing=cat.isthing,
-        iscrowd=bool(s.get("iscrowd", 0)),
-        area=int(s.get("area", 0)),
+        iscrowd=iscrowd,
+        area=area,
         bbox=bbox,  # type: ignore[arg-type]
     )
 
