@@ -25,11 +25,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     v.add_argument("--frames", type=int, default=24)
     v.add_argument("--size", type=_size, default=(180, 320), help="WxH (default 320x180)")
     v.add_argument("--seed", type=int, default=0)
+    from entitysam.training.synthetic import add_arguments as coco_arguments
+
+    c = sub.add_parser("coco", help="training images in the COCO-panoptic layout (things, stuff, crowd)")
+    coco_arguments(c)
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    if args.kind == "coco":
+        from entitysam.training.synthetic import config_from_args, write_synthetic_coco_panoptic
+
+        cfg = config_from_args(args)
+        write_synthetic_coco_panoptic(args.out, cfg)
+        print(f"wrote {cfg.num_images} images to {args.out}")
+        return 0
     out = Path(args.output)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise EntitySAMError(f"output folder {out} already exists and is not empty")

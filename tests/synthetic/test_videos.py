@@ -55,3 +55,12 @@ def test_refuses_non_empty_output(tmp_path, capsys):
     (tmp_path / "x" / "f").write_text("1")
     assert main(["synthetic", "videos", "-o", str(tmp_path / "x")]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_synthetic_coco_command_writes_a_readable_set(tmp_path):
+    from entitysam.training.coco_panoptic import CocoPanoptic
+
+    out = tmp_path / "coco"
+    assert main(["synthetic", "coco", str(out), "--num-images", "3", "--size", "48", "64", "--seed", "1"]) == 0
+    ds = CocoPanoptic.from_root(out)
+    assert len(ds) == 3 and ds.load(ds[0])[0].shape == (48, 64, 3)
