@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import resource
@@ -33,6 +34,8 @@ from typing import Sequence
 from entitysam.errors import EntitySAMError
 
 DEFAULT_FORMATS = ("panoptic", "overlay")
+# errors writing OUTDIR or the spill that are the user's to fix (permissions, full or read-only disk)
+_WRITE_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT}
 
 
 @dataclass
@@ -65,7 +68,9 @@ def peak_rss_mib() -> float:
 def check_out_dir(out_dir: str | os.PathLike) -> Path:
     """Fail early (before any work) when OUTDIR cannot receive the results."""
     out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and not out.is_dir():
+        raise EntitySAMError(f"{out}: exists and is a file, not an output folder; choose another -o")
+    if out.exists() and any(out.iterdir()):
         raise EntitySAMError(f"{out}: output folder already exists and is not empty; choose another -o")
     parent = out.parent if str(out.parent) else Path(".")
     probe = parent
@@ -155,7 +160,6 @@ def segment_video(
     from entitysam.io.sources import open_source
     from entitysam.io.writers import make_writers, parse_formats
 
-    t0 = time.perf_counter()
     fmts = parse_formats(formats)
     try:
         options = MergeOptions(overlap_threshold=overlap_threshold, score_over=score_over,
@@ -167,6 +171,7 @@ def segment_video(
     if predictor is None:
         predictor = build_predictor(model, checkpoint, device, precision, trust_checkpoint, warmup)
     predictor.reset()
+    t0 = time.perf_counter()  # s/frame covers decoding, model, merge and writing, not the model build
     try:
         with atomic_dir(out) as tmp:
             writers = make_writers(fmts, tmp)
@@ -188,7 +193,9 @@ def segment_video(
                 peak_rss_mib=peak_rss_mib(), formats=fmts, online=online, spill_bytes=spill,
                 segments=segments)
             (tmp / "summary.json").write_text(json.dumps(asdict(summary), indent=1) + "\n")
-    except PermissionError as exc:
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRNOS:
+            raise
         raise EntitySAMError(f"{out}: cannot write the output ({exc.strerror})") from None
     return summary
 

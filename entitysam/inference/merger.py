@@ -141,37 +141,81 @@ def quality_from_counts(hi: torch.Tensor, lo: torch.Tensor) -> torch.Tensor:
 
 
 def probabilities(logits: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
-    """(K, s, s) logits -> (K, H, W) probabilities: bilinear resize of the **logits**
-    (align_corners=False, no antialias, F.interpolate defaults) then sigmoid (§7 step 5)."""
+    """(K, s, s) logits -> (K, H, W) float32 probabilities: bilinear resize of the **logits**
+    (align_corners=False, no antialias, F.interpolate defaults) then sigmoid (§7 step 5).
+
+    The resize is per channel and bit-identical however the slots/frames are batched. The
+    float32 ``torch.sigmoid`` is not: its SIMD body and scalar tail round differently, so a
+    value can move by 1 ulp with the tensor's length and the thread split (the official
+    driver's own probabilities therefore depend on its batch layout). The sigmoid is taken in
+    float64 and rounded once to float32, which is layout-independent and within 1 ulp of the
+    float32 result, so that the streamed merge equals the in-memory one bit for bit.
+    """
     up = F.interpolate(logits[None].float(), size=out_size, mode="bilinear", align_corners=False)[0]
-    return up.sigmoid()
+    return up.double().sigmoid().float()
 
 
-def owners(prob: torch.Tensor, final_scores: torch.Tensor, mask_binary_threshold: float):
-    """Per-pixel owner among the kept slots (§7 step 6).
+@dataclass
+class FrameOwners:
+    """Ownership of one frame among K kept slots (§7 steps 5-7), all (H, W) unless noted.
 
-    prob: (K, H, W); final_scores: (K,). Returns ``owner`` (H, W) int64 = argmax_b f_b p_b
-    (first index on ties), ``foreground`` (H, W) bool = any p_b >= threshold, and
-    ``owner_prob`` (H, W) = p of the owner.
+    ``owner``: argmax_b f_b p_b (int64, first index on ties); ``owner_prob``: p of the owner;
+    ``foreground``: any p_b >= threshold; ``area_orig``: (K,) #pixels with p_b >= threshold.
     """
-    owner = (final_scores.view(-1, 1, 1) * prob).argmax(0)
-    foreground = (prob >= mask_binary_threshold).any(0)
-    owner_prob = prob.gather(0, owner[None])[0]
-    return owner, foreground, owner_prob
+
+    owner: torch.Tensor
+    owner_prob: torch.Tensor
+    foreground: torch.Tensor
+    area_orig: torch.Tensor
+
+    def in_tube(self, threshold: float) -> torch.Tensor:
+        """Pixels that go to their owner's segment: foreground and p_owner >= threshold."""
+        return self.foreground & (self.owner_prob >= threshold)
+
+    def counts(self, threshold: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(area_owner, area_orig, tube), each (K,) int64 (§7 step 7): owned non-background
+        pixels, pixels with p_b >= threshold, owned pixels with p_b >= threshold."""
+        k = self.area_orig.numel()
+        area_owner = torch.bincount(self.owner[self.foreground], minlength=k)
+        tube = torch.bincount(self.owner[self.in_tube(threshold)], minlength=k)
+        return area_owner, self.area_orig, tube
 
 
-def frame_counts(owner, foreground, owner_prob, prob, threshold: float):
-    """Per-kept-slot pixel counts of one frame (§7 step 7).
+def assign_owners(logits: torch.Tensor, final_scores: torch.Tensor, out_size: tuple[int, int],
+                  threshold: float, max_elements: int = 1 << 24) -> FrameOwners:
+    """Owners of one frame's pixels among K kept slots (§7 steps 5-6).
 
-    Returns (area_owner, area_orig, tube), each (K,) int64: pixels owned (non-background),
-    pixels with p_b >= threshold, and owned pixels with p_b >= threshold.
+    logits: (K, s, s) low-res logits; final_scores: (K,) f_b. Slots are resized in chunks of
+    at most ``max_elements`` / (H W) slots (64 MB of float32 per intermediate by default; a
+    1080p frame with 50 slots would otherwise need 415 MB each) and the argmax is carried
+    over chunks as a running maximum. Within a chunk ``argmax`` returns the first index on
+    ties and a later chunk replaces the owner only when strictly greater, so the result is
+    the official first-index argmax (bilinear resizing is per channel, so chunking does not
+    change any value).
     """
-    k = prob.shape[0]
-    owned = owner[foreground]
-    area_owner = torch.bincount(owned, minlength=k)
-    area_orig = (prob >= threshold).reshape(k, -1).sum(1)
-    tube = torch.bincount(owner[foreground & (owner_prob >= threshold)], minlength=k)
-    return area_owner, area_orig, tube
+    k = logits.shape[0]
+    step = max(1, max_elements // (out_size[0] * out_size[1]))
+    area_orig = torch.zeros(k, dtype=torch.int64)
+    best = owner = owner_prob = foreground = None
+    for start in range(0, k, step):
+        prob = probabilities(logits[start:start + step], out_size)  # (c, H, W)
+        values = final_scores[start:start + step].view(-1, 1, 1) * prob
+        above = prob >= threshold
+        area_orig[start:start + prob.shape[0]] = above.flatten(1).sum(1)
+        idx = values.argmax(0)
+        value = values.gather(0, idx[None])[0]
+        p = prob.gather(0, idx[None])[0]
+        fg = above.any(0)
+        idx += start
+        if best is None:
+            best, owner, owner_prob, foreground = value, idx, p, fg
+            continue
+        better = value > best
+        best = torch.where(better, value, best)
+        owner = torch.where(better, idx, owner)
+        owner_prob = torch.where(better, p, owner_prob)
+        foreground |= fg
+    return FrameOwners(owner, owner_prob, foreground, area_orig)
 
 
 def accept_slots(area_owner, area_orig, tube, order: Sequence[int], overlap_threshold: float):
@@ -263,9 +307,9 @@ class VideoMerger:
             ...
         merger.close()                      # removes the spill folder (also a context manager)
 
-    RAM holds one frame's logits (Q, s, s) and one resized (K, H, W) probability stack at a
-    time; disk holds Q * s * s * 4 bytes per real frame (float32 spill; half with float16)
-    plus H * W bytes per frame of owner maps. The eIoU rows (Q floats per position) are read
+    RAM holds one frame's logits (Q, s, s) and a few (H, W) maps at a time; disk holds
+    Q * s * s * 4 bytes per real frame (float32 spill; half with float16) plus H * W bytes
+    per frame of owner maps. The eIoU rows (Q floats per position) are read
     back whole at the end because the official score is one float32 ``mean`` over them.
     """
 
@@ -290,21 +334,29 @@ class VideoMerger:
 
     def add(self, out) -> None:
         """Consume one PositionOutput (positions in order, warm-ups first)."""
+        self.add_position(out.eiou, None if out.is_warmup else out.lowres_logits, out.frame_index)
+
+    def add_position(self, eiou: torch.Tensor, logits: torch.Tensor | None = None,
+                     frame_index: int | None = None) -> None:
+        """Consume one position: eiou (Q,); logits (Q, 1, s, s) or (Q, s, s) for a real
+        frame, None for a warm-up copy of frame 0."""
         if self.segments is not None:
             raise RuntimeError("add() after finalize()")
-        eiou = out.eiou.detach().to("cpu", torch.float32)
-        logits = out.lowres_logits.detach().to("cpu", torch.float32)
-        logits = logits.reshape(logits.shape[0], logits.shape[-2], logits.shape[-1])  # (Q, s, s)
+        eiou = eiou.detach().to("cpu", torch.float32)
+        q = eiou.numel()
         if self._eiou is None:
-            q, s = logits.shape[0], logits.shape[-1]
             self._eiou = _Spill(self._dir / "eiou.f32", (q,), "float32")
             self._eiou_real = _Spill(self._dir / "eiou_real.f32", (q,), "float32")
-            self._logits = _Spill(self._dir / "logits.bin", (q, s, s), self.options.spill_dtype)
             self._q_hi = torch.zeros(q, dtype=torch.int64)
             self._q_lo = torch.zeros(q, dtype=torch.int64)
         self._eiou.append(eiou.numpy())
-        if out.is_warmup:
+        if logits is None:
             return
+        logits = logits.detach().to("cpu", torch.float32)
+        logits = logits.reshape(q, logits.shape[-2], logits.shape[-1])  # (Q, s, s)
+        if self._logits is None:
+            shape = (q, logits.shape[-2], logits.shape[-1])
+            self._logits = _Spill(self._dir / "logits.bin", shape, self.options.spill_dtype)
         self._eiou_real.append(eiou.numpy())
         real_index = self._logits.count  # 0-based real frame number, warm-ups dropped (§7 step 1)
         if real_index % QUALITY_STRIDE == 0:
@@ -312,7 +364,7 @@ class VideoMerger:
             self._q_hi += hi
             self._q_lo += lo
         self._logits.append(logits.numpy())
-        self._frame_indices.append(int(out.frame_index))
+        self._frame_indices.append(len(self._frame_indices) if frame_index is None else int(frame_index))
 
     @property
     def num_frames(self) -> int:
@@ -384,14 +436,12 @@ class VideoMerger:
         thr = self.options.mask_binary_threshold
         for i in range(self._logits.count):
             logits = torch.from_numpy(self._logits.read(i)).float()[kept]
-            prob = probabilities(logits, self.out_size)
-            owner, fg, owner_prob = owners(prob, self._final, thr)
-            a, b, c = frame_counts(owner, fg, owner_prob, prob, thr)
+            fo = assign_owners(logits, self._final, self.out_size, thr)
+            a, b, c = fo.counts(thr)
             area_owner += a
             area_orig += b
             tube += c
-            in_tube = fg & (owner_prob >= thr)
-            owner_map = torch.where(in_tube, owner, torch.full_like(owner, no_owner))
+            owner_map = torch.where(fo.in_tube(thr), fo.owner, torch.full_like(fo.owner, no_owner))
             self._owner.append(owner_map.numpy().astype(owner_dtype))
         self._owner.finish()
         self._no_owner = no_owner
@@ -432,6 +482,34 @@ class VideoMerger:
         self.close()
 
 
+def merge_video(eiou: torch.Tensor, frames: Sequence[torch.Tensor], out_size: tuple[int, int], *,
+                overlap_threshold: float = OVERLAP_THRESHOLD,
+                mask_binary_threshold: float = MASK_BINARY_THRESHOLD,
+                object_mask_threshold: float = OBJECT_MASK_THRESHOLD,
+                test_topk_per_image: int = TEST_TOPK_PER_IMAGE,
+                score_over: str = "all", slot_order: str = "slot", spill_dtype: str = "float32",
+                spill_dir: str | Path | None = None):
+    """Merge a short clip held in memory through the streaming :class:`VideoMerger`.
+
+    eiou: (P, Q) per-position eIoU, warm-ups first (P - len(frames) warm-ups);
+    frames: N real-frame logits, each (Q, 1, s, s) or (Q, s, s).
+    Returns (id maps (N, H, W) int32, list of segment dicts: id, slot, score, mean_eiou,
+    quality, overlap_ratio, area_per_frame). Used by ``entitysam golden check``.
+    """
+    opts = MergeOptions(overlap_threshold, mask_binary_threshold, object_mask_threshold,
+                        test_topk_per_image, score_over, slot_order, spill_dtype)
+    warm = eiou.shape[0] - len(frames)
+    if warm < 0:
+        raise ValueError(f"{len(frames)} frames but only {eiou.shape[0]} eIoU rows")
+    with VideoMerger(out_size, opts, spill_dir=spill_dir) as m:
+        for p in range(eiou.shape[0]):
+            m.add_position(eiou[p], frames[p - warm] if p >= warm else None)
+        m.finalize()
+        ids = np.stack([f.id_map for f in m.frames()])
+        segments = [dataclasses.asdict(s) | {"area_per_frame": list(s.area_per_frame)} for s in m.segments]
+    return ids, segments
+
+
 # --------------------------------------------------------------------------- reference
 
 
@@ -455,7 +533,8 @@ def merge_in_memory(eiou: torch.Tensor, logits: torch.Tensor, out_size: tuple[in
     sub = cur[:, ::QUALITY_STRIDE]
     quality = (sub > 1).flatten(1).sum(1) / (sub > -1).flatten(1).sum(1).clamp(min=1)
     final = scores[keep] + 0.5 * quality
-    prob = F.interpolate(cur, size=out_size, mode="bilinear", align_corners=False).sigmoid()
+    up = F.interpolate(cur, size=out_size, mode="bilinear", align_corners=False)
+    prob = up.double().sigmoid().float()  # layout-independent rounding, see probabilities()
     thr = opt.mask_binary_threshold
     mask_ids = (final.view(-1, 1, 1, 1) * prob).argmax(0)  # (N, H, W)
     background = (prob < thr).all(0)
@@ -535,13 +614,12 @@ class OnlineMerger:
         slots = torch.nonzero(keep).flatten()
         if slots.numel():
             final = mean[slots] + 0.5 * quality[slots]
-            prob = probabilities(logits[slots], self.out_size)
-            owner, fg, owner_prob = owners(prob, final, opt.mask_binary_threshold)
-            a_own, a_orig, _ = frame_counts(owner, fg, owner_prob, prob, opt.mask_binary_threshold)
+            fo = assign_owners(logits[slots], final, self.out_size, opt.mask_binary_threshold)
+            a_own, a_orig, _ = fo.counts(opt.mask_binary_threshold)
             self._area_owner[slots] += a_own
             self._area_orig[slots] += a_orig
-            in_tube = (fg & (owner_prob >= opt.mask_binary_threshold)).numpy()
-            owner_np = owner.numpy()
+            in_tube = fo.in_tube(opt.mask_binary_threshold).numpy()
+            owner_np = fo.owner.numpy()
             order = range(slots.numel())
             if opt.slot_order == "score":
                 order = sorted(order, key=lambda k: (-float(final[k]), k))

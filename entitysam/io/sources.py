@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 from PIL import Image
 
 from entitysam.errors import EntitySAMError
@@ -93,6 +92,23 @@ def _open_image(path: Path) -> Image.Image:
         raise EntitySAMError(f"{path}: cannot read image ({exc})") from None
 
 
+class _image_header:
+    """Context manager opening an image lazily (header only) with a clean error."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self) -> Image.Image:
+        try:
+            self._im = Image.open(self.path)
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise EntitySAMError(f"{self.path}: cannot read image ({exc})") from None
+        return self._im
+
+    def __exit__(self, *exc) -> None:
+        self._im.close()
+
+
 class FolderSource:
     """Frames of a folder, one PIL RGB image at a time. Checks that all frames share a size."""
 
@@ -128,23 +144,6 @@ class FolderSource:
             yield n, im
 
 
-class _image_header:
-    """Context manager opening an image lazily (header only) with a clean error."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self) -> Image.Image:
-        try:
-            self._im = Image.open(self.path)
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise EntitySAMError(f"{self.path}: cannot read image ({exc})") from None
-        return self._im
-
-    def __exit__(self, *exc) -> None:
-        self._im.close()
-
-
 class VideoSource:
     """Frames of a video file decoded with PyAV to rgb24 (spec §6.1), one at a time."""
 
@@ -164,7 +163,7 @@ class VideoSource:
                 first = next(iter(container.decode(stream)), None)
         except EntitySAMError:
             raise
-        except (av.error.FFmpegError, OSError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure to probe = not a readable video
             raise EntitySAMError(f"{self.path}: cannot decode video ({_one_line(exc)})") from None
         if first is None:
             raise EntitySAMError(f"{self.path}: the video has zero decodable frames")

@@ -184,3 +184,34 @@ def test_online_merger_is_stable_and_close_on_static_video(tmp_path):
         assert np.array_equal(a.id_map > 0, b.id_map > 0)
     ids = {(s.id, s.slot) for f in online for s in f.segments}
     assert len({i for i, _ in ids}) == len(ids)  # one slot per id for the whole video
+
+
+def test_merge_video_helper_equals_reference(tmp_path):
+    # the helper used by `entitysam golden check` (both golden parameter sets: 0.7 and 0.25)
+    from entitysam.inference.merger import merge_video
+
+    eiou, logits = make_video(seed=11)
+    frames = [logits[:, t][:, None] for t in range(logits.shape[1])]
+    for thr in (0.7, 0.25):
+        ids, segs = merge_video(eiou, frames, (23, 37), overlap_threshold=thr, spill_dir=tmp_path)
+        ref_ids, ref = merge_in_memory(eiou, logits, (23, 37), WARMUP, MergeOptions(overlap_threshold=thr))
+        np.testing.assert_array_equal(ids, ref_ids)
+        assert [(s["id"], s["slot"]) for s in segs] == [(r[0], r[1]) for r in ref]
+        assert all(len(s["area_per_frame"]) == logits.shape[1] for s in segs)
+
+
+@pytest.mark.parametrize("max_elements", [1, 2 * 23 * 37, 10**9])
+def test_slot_chunking_does_not_change_owners(max_elements):
+    # chunks of 1, 2 and all slots give bit-identical owners (ties included: slots 1 and 2 equal)
+    from entitysam.inference.merger import assign_owners
+
+    _, logits = make_video(n=1, q=6, seed=12)
+    logits = logits[:, 0]
+    logits[2] = logits[1]
+    final = torch.tensor([0.3, 0.5, 0.5, 0.2, 0.4, 0.45])
+    ref = assign_owners(logits, final, (23, 37), 0.5, max_elements=10**9)
+    got = assign_owners(logits, final, (23, 37), 0.5, max_elements=max_elements)
+    for a, b in zip(ref.counts(0.5), got.counts(0.5)):
+        assert torch.equal(a, b)
+    assert torch.equal(ref.owner, got.owner) and torch.equal(ref.owner_prob, got.owner_prob)
+    assert not (got.owner == 2).any()  # the tie always goes to slot 1

@@ -16,7 +16,6 @@ metrics do not use it.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
