@@ -42,6 +42,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spill-dtype", default="float32", choices=["float32", "float16"],
                    help="dtype of the temporary on-disk logits (float16 halves the disk, not exact)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b = p.add_argument_group("baselines (SAM 2.1, the paper's comparison rows; README 'Baselines')")
+    b.add_argument("--method", default="entitysam", choices=["entitysam", "sam2-everything", "sam2-mask-init"],
+                   help="entitysam (default) | sam2-everything (automatic masks on frame 0) | "
+                        "sam2-mask-init (frame-0 masks from --init-masks or --init-model); "
+                        "with a baseline, --checkpoint is the SAM 2.1 checkpoint")
+    b.add_argument("--sam2-model", default="sam2.1-small",
+                   help="SAM 2.1 variant: sam2.1-tiny | sam2.1-small | sam2.1-base-plus | sam2.1-large")
+    b.add_argument("--init-masks", metavar="PATH", help="frame-0 masks: an id PNG or a COCO RLE JSON (file or folder)")
+    b.add_argument("--init-model", metavar="NAME", help="frame-0 masks from Mask2Former, e.g. mask2former-swin-s-coco-panoptic")
+    b.add_argument("--points-per-side", type=int, default=32)
+    b.add_argument("--pred-iou-thresh", type=float, default=0.8)
+    b.add_argument("--stability-score-thresh", type=float, default=0.95)
+    b.add_argument("--box-nms-thresh", type=float, default=0.7)
+    b.add_argument("--min-mask-region-area", type=int, default=0)
+    b.add_argument("--max-objects", type=int, help="keep the N masks with the highest predicted IoU")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {message}", file=sys.stderr)
 
     warnings.showwarning = show  # one line per warning, no source location
+    if args.method != "entitysam":
+        return _run_baseline(args)
     summary = segment_video(
         args.input, args.output, model=args.model, checkpoint=args.checkpoint,
         device=args.device, formats=args.formats, max_frames=args.max_frames,
@@ -61,5 +78,31 @@ def run(args: argparse.Namespace) -> int:
         score_over=args.score_over, slot_order=args.slot_order, spill_dtype=args.spill_dtype,
         progress=not args.no_progress,
     )
+    print(summary.line())
+    return 0
+
+
+def _run_baseline(args: argparse.Namespace) -> int:
+    from entitysam.baselines import EverythingOptions, run_baseline
+    from entitysam.errors import EntitySAMError
+
+    entitysam_only = {"--model": args.model != "vit-s", "--precision": args.precision != "fp32",
+                      "--online": args.online, "--overlap-threshold": args.overlap_threshold != 0.7,
+                      "--score-over": args.score_over != "all", "--slot-order": args.slot_order != "slot",
+                      "--spill-dtype": args.spill_dtype != "float32"}
+    bad = [flag for flag, used in entitysam_only.items() if used]
+    if bad:
+        verb = "applies" if len(bad) == 1 else "apply"
+        raise EntitySAMError(f"{', '.join(bad)} {verb} only to --method entitysam, not {args.method}")
+    everything = None
+    if args.method == "sam2-everything":
+        everything = EverythingOptions(
+            points_per_side=args.points_per_side, pred_iou_thresh=args.pred_iou_thresh,
+            stability_score_thresh=args.stability_score_thresh, box_nms_thresh=args.box_nms_thresh,
+            min_mask_region_area=args.min_mask_region_area, max_objects=args.max_objects)
+    summary = run_baseline(
+        args.method, args.input, args.output, formats=args.formats, sam2_model=args.sam2_model,
+        checkpoint=args.checkpoint, device=args.device, init_masks=args.init_masks, init_model=args.init_model,
+        everything=everything, max_frames=args.max_frames, sort=args.sort, progress=not args.no_progress)
     print(summary.line())
     return 0
