@@ -99,7 +99,7 @@ VIT_L = EntitySAMConfig(
     decoder_depth=8,
 )
 
-# A few-channel model for tests and CPU experiments: 256x256 input, 16x16 grid, 8 slots.
+# A few-channel model for tests and CPU experiments: 256x256 input, 16x16 grid, 12 slots.
 TINY = EntitySAMConfig(
     name="tiny",
     hiera=HieraConfig(
@@ -112,7 +112,7 @@ TINY = EntitySAMConfig(
     ),
     dinov2=DINOv2Config(embed_dim=32, depth=2, num_heads=2, img_size=112),
     image_size=256,
-    num_slots=8,
+    num_slots=12,
     hidden_dim=64,
     mem_dim=16,
     decoder_depth=2,

@@ -166,7 +166,8 @@ def entity_ids(scene: VideoScene) -> list[tuple[int, int]]:
 
 def write_synthetic_videos(root: str | Path, num_videos: int = 4, num_frames: int = 24,
                            size: tuple[int, int] = (180, 320), seed: int = 0,
-                           json_name: str = "panoptic_gt_synthetic.json", jpeg_quality: int = 95) -> Path:
+                           json_name: str = "panoptic_gt_synthetic.json", jpeg_quality: int = 95,
+                           things: tuple[int, int] = (3, 6)) -> Path:
     """Write ``num_videos`` synthetic videos in the VIPSeg layout under ``root`` (atomically)."""
     root = Path(root)
     H, W = size
@@ -175,7 +176,7 @@ def write_synthetic_videos(root: str | Path, num_videos: int = 4, num_frames: in
         for v in range(num_videos):
             rng = np.random.default_rng([seed, v])
             vid = f"synth_{seed:04d}_{v:03d}"
-            scene = _random_scene(rng, H, W, num_frames)
+            scene = _random_scene(rng, H, W, num_frames, things)
             ids = entity_ids(scene)
             (tmp / "images" / vid).mkdir(parents=True)
             (tmp / "panomasksRGB" / vid).mkdir(parents=True)
