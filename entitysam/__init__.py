@@ -7,4 +7,6 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+local"
 
-__all__ = ["__version__"]
+from entitysam.segment import segment_video  # noqa: E402  (cheap: heavy imports happen inside)
+
+__all__ = ["__version__", "segment_video"]
