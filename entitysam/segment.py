@@ -158,7 +158,7 @@ def segment_video(
     from entitysam.inference.merger import MergeOptions
     from entitysam.io.atomic import atomic_dir
     from entitysam.io.sources import open_source
-    from entitysam.io.writers import make_writers, parse_formats
+    from entitysam.io.writers import open_writers, parse_formats
 
     fmts = parse_formats(formats)
     try:
@@ -174,18 +174,9 @@ def segment_video(
     t0 = time.perf_counter()  # s/frame covers decoding, model, merge and writing, not the model build
     try:
         with atomic_dir(out) as tmp:
-            writers = make_writers(fmts, tmp)
             run = _run_online if online else _run_offline
-            try:
-                for w in writers:
-                    w.open(src.info.name, src.info.size, src.info.fps)
+            with open_writers(fmts, tmp, src.info) as writers:
                 frames, segments, spill = run(src, predictor, writers, options, tmp, progress)
-                for w in writers:
-                    w.close()
-            except BaseException:
-                for w in writers:
-                    w.abort()
-                raise
             seconds = time.perf_counter() - t0
             summary = SegmentSummary(
                 out_dir=str(out), video=src.info.name, frames=frames, entities=len(segments),

@@ -86,7 +86,7 @@ def run_baseline(
     """
     from entitysam.io.atomic import atomic_dir
     from entitysam.io.sources import open_source
-    from entitysam.io.writers import make_writers, parse_formats
+    from entitysam.io.writers import open_writers, parse_formats
     from entitysam.segment import check_out_dir
 
     t0 = time.perf_counter()
@@ -100,18 +100,9 @@ def run_baseline(
     initializer = _initializer(method, model, everything, init_masks, init_model, segmenter)
     try:
         with atomic_dir(out) as tmp:
-            writers = make_writers(fmts, tmp)
-            try:
-                for w in writers:
-                    w.open(src.info.name, src.info.size, src.info.fps)
+            with open_writers(fmts, tmp, src.info) as writers:
                 frames, tracks, origin = _track_video(src, model, initializer, writers, object_batch,
                                                       fill_hole_area, exact_init_frame, progress)
-                for w in writers:
-                    w.close()
-            except BaseException:
-                for w in writers:
-                    w.abort()
-                raise
             summary = _summary(out, src, frames, tracks, fmts, t0)
             extra = {"method": method, "sam2_model": sam2_model if prebuilt is None else "prebuilt",
                      "checkpoint": None if checkpoint is None else str(checkpoint), "init": origin}

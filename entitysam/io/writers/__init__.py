@@ -13,6 +13,9 @@ overlay    ``overlay.mp4``                             :mod:`.overlay`
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 from entitysam.errors import EntitySAMError
 from entitysam.io.writers.base import Writer, entity_colour
 from entitysam.io.writers.davis import DAVISWriter
@@ -45,5 +48,22 @@ def make_writers(formats, root) -> list[Writer]:
     return [WRITERS[f](root) for f in parse_formats(formats)]
 
 
-__all__ = ["Writer", "WRITERS", "entity_colour", "make_writers", "parse_formats",
+@contextlib.contextmanager
+def open_writers(formats, root, info) -> Iterator[list[Writer]]:
+    """Writers of ``formats`` opened for the video ``info`` (name, size, fps); closed when the
+    block succeeds, aborted (partial files dropped) when it raises."""
+    writers = make_writers(formats, root)
+    try:
+        for w in writers:
+            w.open(info.name, info.size, info.fps)
+        yield writers
+        for w in writers:
+            w.close()
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
+
+
+__all__ = ["Writer", "WRITERS", "entity_colour", "make_writers", "open_writers", "parse_formats",
            "PanopticWriter", "RLEWriter", "YTVISWriter", "DAVISWriter", "OverlayWriter"]
