@@ -188,7 +188,6 @@ class EntitySAM(nn.Module):
         self.offset_embedding = nn.Embedding(Q, 2 * C)
         self.offset_cls = nn.Linear(2 * C, 2)
         self.backbone_feature_enhancement = nn.Linear(2 * C, C)
-        self.prompt_generator = _NoRegister(PromptGenerator(self))
 
     # ------------------------------------------------------------------ per frame
     def encode_frame(self, image: Tensor) -> FrameFeatures:
@@ -257,7 +256,7 @@ class EntitySAM(nn.Module):
         """
         cfg = self.cfg
         Q, g, S = cfg.num_slots, cfg.grid_size, cfg.image_size
-        pg: PromptGenerator = self.prompt_generator.obj
+        pg = PromptGenerator(self)  # a view over the officially named flat modules
         dino = self.dinov2_projector(feats.dino)  # (1, g*g, C)
         f_cat = concat_features(pix_feat, dino)  # (1 or Q, g*g, 2C)
         attended = pg.attend(f_cat)  # (Q, 2C)
@@ -308,13 +307,6 @@ class EntitySAM(nn.Module):
         if encode_memory:
             out.memory = self.encode_memory(feats, out.lowres_logits)
         return out
-
-
-class _NoRegister:
-    """Holds an object on an nn.Module without registering it (avoids a module cycle)."""
-
-    def __init__(self, obj):
-        self.obj = obj
 
 
 def build_entitysam(name_or_config: str | EntitySAMConfig = "vit-s", device=None, **overrides) -> EntitySAM:
