@@ -98,13 +98,15 @@ class SegmentInfo:
 
 @dataclass(frozen=True)
 class FrameSegment:
-    """A segment's presence in one frame: ``bbox`` = [x, y, w, h] with w = xmax - xmin (§8)."""
+    """A segment's presence in one frame: ``bbox`` = [x, y, w, h] with w = xmax - xmin (§8);
+    ``eiou`` is its slot's expected IoU in this frame (the per-frame confidence)."""
 
     id: int
     slot: int
     score: float
     area: int
     bbox: tuple[int, int, int, int]
+    eiou: float | None = None
 
 
 @dataclass(frozen=True)
@@ -233,9 +235,11 @@ def accept_slots(area_owner, area_orig, tube, order: Sequence[int], overlap_thre
     return accepted
 
 
-def frame_segments(id_map: np.ndarray, infos: dict[int, SegmentInfo]) -> list[FrameSegment]:
+def frame_segments(id_map: np.ndarray, infos: dict[int, SegmentInfo],
+                   eiou: np.ndarray | torch.Tensor | None = None) -> list[FrameSegment]:
     """Area and bbox of every segment present in ``id_map`` (H, W), in id order (§8:
-    bbox [x, y, w, h] with w = xmax - xmin, no +1)."""
+    bbox [x, y, w, h] with w = xmax - xmin, no +1); ``eiou`` (Q,) is this frame's per-slot
+    eIoU, copied onto each segment when given."""
     from scipy import ndimage
 
     out = []
@@ -248,7 +252,8 @@ def frame_segments(id_map: np.ndarray, infos: dict[int, SegmentInfo]) -> list[Fr
         ys, xs = sl
         bbox = (xs.start, ys.start, xs.stop - 1 - xs.start, ys.stop - 1 - ys.start)
         info = infos[seg_id]
-        out.append(FrameSegment(seg_id, info.slot, info.score, int(areas[seg_id]), bbox))
+        e = None if eiou is None else float(eiou[info.slot])
+        out.append(FrameSegment(seg_id, info.slot, info.score, int(areas[seg_id]), bbox, e))
     return out
 
 
@@ -461,7 +466,7 @@ class VideoMerger:
                 owner = self._owner.read(i).astype(np.int64)
                 owner[owner == self._no_owner] = len(self.kept_slots)  # last LUT entry is 0
                 id_map = self._kept_to_id[owner]  # pixels of skipped slots map to 0 too
-            segs = frame_segments(id_map, infos)
+            segs = frame_segments(id_map, infos, self._eiou_real.read(i))
             for seg in segs:
                 areas[seg.id, i] = seg.area
             yield MergedFrame(frame_index, id_map, segs)
@@ -633,7 +638,7 @@ class OnlineMerger:
                 id_map[pix] = seg_id
                 infos[seg_id] = SegmentInfo(seg_id, slot, float(final[k]), float(mean[slot]),
                                             float(quality[slot]), tot_own / tot_orig)
-        return MergedFrame(int(out.frame_index), id_map, frame_segments(id_map, infos))
+        return MergedFrame(int(out.frame_index), id_map, frame_segments(id_map, infos, eiou.float()))
 
     def add_all(self, outputs: Iterable) -> Iterator[MergedFrame]:
         for out in outputs:

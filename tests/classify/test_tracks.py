@@ -10,7 +10,7 @@ from entitysam.classify.frames import read_frames, source_for
 from entitysam.classify.tracks import read_tracks
 from entitysam.errors import EntitySAMError
 
-from classify_testkit import H, T, W, frame_image
+from classify_testkit import ENTITIES, H, T, W, frame_image
 
 
 def by_first_area(video):
@@ -89,3 +89,36 @@ def test_source_per_video(tmp_path):
         source_for(tmp_path, "b", single=False)
     with pytest.raises(EntitySAMError, match="no such file"):
         source_for(tmp_path / "nope", "a", single=True)
+
+
+@pytest.mark.parametrize("fmt", ["panoptic", "rle"])
+def test_per_frame_eiou_from_the_writers_picks_the_best_frame(scene, tmp_path, fmt):
+    """Segment writers record each frame's slot eIoU; the best frame follows it, not area."""
+    from entitysam.classify.crops import best_frame
+    from entitysam.inference.merger import SegmentInfo, frame_segments
+    from entitysam.io.writers import WRITERS
+
+    ids = sorted(ENTITIES)
+    infos = {i: SegmentInfo(i, slot=i, score=0.5, mean_eiou=0.5, quality=0.1, overlap_ratio=1.0) for i in ids}
+    peak = {i: (k + 2) % T for k, i in enumerate(ids)}  # frame where entity i is most confident
+    out = tmp_path / fmt
+    out.mkdir()
+    writer = WRITERS[fmt](out)
+    writer.open("vid0", (H, W), None)
+    for t, (m, name) in enumerate(zip(scene.maps, scene.names)):
+        eiou = np.full(max(ids) + 1, 0.1, np.float32)
+        for i in ids:
+            eiou[i] = 0.9 if peak[i] == t else 0.2 + 0.01 * t
+        writer.write_frame(t, name, m, frame_segments(m, infos, eiou), None)
+    writer.close()
+    (video,) = read_tracks(out)
+    checked = 0
+    for tr in video.tracks:
+        slot = tr.slot
+        frames_present = [f.frame for f in tr.frames]
+        if peak[slot] in frames_present:
+            assert best_frame(tr).frame == peak[slot]
+            assert [f.score for f in tr.frames] == pytest.approx(
+                [0.9 if f == peak[slot] else 0.2 + 0.01 * f for f in frames_present])
+            checked += 1
+    assert checked >= 2

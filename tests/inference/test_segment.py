@@ -47,7 +47,7 @@ class FakePredictor:
         for b in range(self.num_slots):
             r = (b * 2 + self.frame) % (s - 2)
             logits[b, 0, r:r + 3, b:b + 3] += 10 + image.mean()
-        eiou = torch.linspace(0.2, 0.6, self.num_slots)
+        eiou = torch.linspace(0.2, 0.6, self.num_slots) + 0.02 * torch.arange(self.num_slots) * (self.frame % 3)
         outs = []
         for r in range(self.warmup + 1 if self.frame == 0 else 1):
             z = torch.zeros(self.num_slots)
@@ -117,6 +117,21 @@ def check_formats_agree(out, video, n_frames):
     return pan, frames
 
 
+def check_frame_eiou(out, fake):
+    """pred.json segments and RLE frames carry the slot's eIoU of that very frame."""
+    real = [o for o in fake.outputs if not o.is_warmup]
+    frames = json.loads((out / "pred.json").read_text())["annotations"][0]["annotations"]
+    seen = 0
+    for t, f in enumerate(frames):
+        for seg in f["segments_info"]:
+            assert seg["eiou"] == pytest.approx(float(real[t].eiou[seg["slot"]]), abs=1e-6)
+            seen += 1
+    assert seen
+    for track in json.loads((out / "rle.json").read_text())["tracks"]:
+        for fr in track["frames"]:
+            assert fr["eiou"] == pytest.approx(float(real[fr["frame"]].eiou[track["slot"]]), abs=1e-6)
+
+
 def test_pipeline_writes_the_official_merge(tmp_path):
     src = tmp_path / "frames"
     src.mkdir()
@@ -129,6 +144,7 @@ def test_pipeline_writes_the_official_merge(tmp_path):
                             overlap_threshold=0.25)
     assert summary.frames == 7 and len(fake.outputs) == 10
     pan, frames = check_formats_agree(out, "frames", 7)
+    check_frame_eiou(out, fake)
     # the written panoptic maps are the in-RAM official merge of the predictor's outputs
     eiou = torch.stack([o.eiou for o in fake.outputs])
     logits = torch.stack([o.lowres_logits[:, 0] for o in fake.outputs if not o.is_warmup], 1)
@@ -145,10 +161,12 @@ def test_pipeline_writes_the_official_merge(tmp_path):
 def test_online_mode_writes_every_frame(tmp_path):
     path = write_video(tmp_path / "clip.mp4", 6)
     out = tmp_path / "out"
-    summary = segment_video(path, out, formats=ALL, predictor=FakePredictor(), online=True, progress=False,
+    fake = FakePredictor()
+    summary = segment_video(path, out, formats=ALL, predictor=fake, online=True, progress=False,
                             overlap_threshold=0.25)
     assert summary.online and summary.frames == 6 and summary.entities >= 1
     check_formats_agree(out, "clip", 6)
+    check_frame_eiou(out, fake)
 
 
 def test_interrupted_run_leaves_nothing(tmp_path):

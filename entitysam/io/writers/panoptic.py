@@ -5,7 +5,8 @@
 ``<root>/pred.json``: ``{"annotations": [{"annotations": [<frame>, ...], "video_id": <str>}]}``
 with ``<frame> = {"segments_info": [<seg>, ...], "file_name": <frame file name>}`` and
 ``<seg> = {"bbox": [x, y, w, h], "area", "category_id", "iscrowd": 0, "id"}`` (w = xmax - xmin,
-no +1), plus our additions ``score`` (final video-level score) and ``slot`` (model slot).
+no +1), plus our additions ``score`` (final video-level score), ``slot`` (model slot) and
+``eiou`` (the slot's expected IoU in this frame, when the merge knows it).
 
 Ids/colours (§8, §12 item 17): the official ids are random colours; here they come from a
 generator seeded per video (reproducible), unique within the video and never 0.
@@ -90,6 +91,7 @@ class PanopticWriter(Writer):
             "bbox": [int(v) for v in seg.bbox], "area": int(seg.area),
             "category_id": slot_label(seg.slot, self.seed), "iscrowd": 0,
             "id": int(self._pan_id[seg.id]), "score": float(seg.score), "slot": int(seg.slot),
+            **({} if seg.eiou is None else {"eiou": round(float(seg.eiou), 6)}),
         } for seg in segments]
         record = {"segments_info": infos, "file_name": frame_name}
         self._json.write(("" if self._first else ", ") + json.dumps(record))

@@ -6,12 +6,13 @@ Layout::
      "num_frames": N, "frame_names": [str, ...],
      "tracks": [{"id": int, "slot": int, "score": float, "first_frame": int, "last_frame": int,
                  "frames": [{"frame": i, "rle": {"size": [H, W], "counts": str},
-                             "bbox": [x, y, w, h], "area": int}, ...]}, ...]}
+                             "bbox": [x, y, w, h], "area": int, "eiou": float}, ...]}, ...]}
 
 ``frames`` lists only the frames where the entity has pixels (frame = 0-based index into
 ``frame_names``); bbox as in pred.json (w = xmax - xmin). Decode a mask with
 ``pycocotools.mask.decode(rle)``. ``score`` is the entity's score in its last frame (the
-video-level score for the offline merge).
+video-level score for the offline merge); ``eiou`` the slot's expected IoU in that frame (the
+per-frame confidence ``entitysam classify`` picks the best frame by; absent when unknown).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class RLEWriter(Writer):
         for seg in segments:
             rec = {"frame": n, "rle": encode_rle(id_map == seg.id),
                    "bbox": [int(v) for v in seg.bbox], "area": int(seg.area)}
+            if seg.eiou is not None:
+                rec["eiou"] = round(float(seg.eiou), 6)
             self.spool.add(seg.id, n, rec, slot=int(seg.slot), score=float(seg.score))
 
     def close(self):
