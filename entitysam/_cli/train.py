@@ -39,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--clip-grad-norm", type=float, default=0.01)
     p.add_argument("--clips-per-rank", type=int, default=1, help="clips per process per iteration (official: 1)")
+    p.add_argument("--workers", type=int, help="processes preparing clips ahead of the model "
+                   "(default: 4 on CUDA, 0 on CPU; results are identical for any value)")
     p.add_argument("--num-points", type=int, default=12544, help="matcher / loss points per mask")
     p.add_argument("--max-num-masks", type=int, default=30)
     p.add_argument("--log-period", type=int, default=20)
@@ -63,6 +65,8 @@ def build_trainer(args: argparse.Namespace, log=print):
     from entitysam.training.matcher import HungarianMatcher
     from entitysam.training.trainer import TrainConfig, Trainer
 
+    if args.workers is not None and args.workers < 0:
+        raise EntitySAMError(f"--workers must be >= 0, got {args.workers}")
     device = resolve_device(args.device)
     if device.type == "cuda" and "LOCAL_RANK" in os.environ:
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
@@ -71,6 +75,7 @@ def build_trainer(args: argparse.Namespace, log=print):
         args.stage, model=args.model, frames=args.frames, max_iter=args.max_iter, steps=args.steps,
         checkpoint_period=args.checkpoint_period, lr=args.lr, weight_decay=args.weight_decay,
         clip_grad_norm=args.clip_grad_norm, clips_per_rank=args.clips_per_rank, log_period=args.log_period,
+        workers=(4 if device.type == "cuda" else 0) if args.workers is None else args.workers,
         seed=args.seed, train_all=args.train_all, amp=not args.no_amp, num_points=args.num_points,
         max_num_masks=args.max_num_masks, output_dir=args.output_dir,
     )

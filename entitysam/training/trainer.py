@@ -52,6 +52,7 @@ class TrainConfig:
     weight_decay: float = 0.05
     clip_grad_norm: float = 0.01
     clips_per_rank: int = 1
+    workers: int = 0  # processes preparing clips ahead of the model (0: in the training loop)
     checkpoint_period: int = 10000
     log_period: int = 20
     seed: int = 0
@@ -212,10 +213,13 @@ class Trainer:
         c, w, r = self.cfg.clips_per_rank, self.dist.world, self.dist.rank
         return [(it * c + a) * w + r for a in range(c)]
 
-    def train_step(self) -> dict[str, float]:
+    def train_step(self, batch: list | None = None) -> dict[str, float]:
+        """One iteration; ``batch`` = this rank's clips of the iteration when prepared elsewhere
+        (the data workers), else they are made here."""
         cfg = self.cfg
         indices = self._global_indices(self.iteration)
-        batch = [self.clips(i) for i in indices]
+        if batch is None:
+            batch = [self.clips(i) for i in indices]
         # normaliser: target entities per clip averaged over the global batch, x T (spec §10)
         n_local = torch.tensor(float(sum(len(t["masks"]) for _, t in batch)), device=self.device)
         if self.dist.world > 1:
@@ -266,6 +270,11 @@ class Trainer:
             p.grad = flat[offset : offset + n].view_as(p).clone()
             offset += n
 
+    def _prefetch(self, start: int, end: int):
+        if self.cfg.workers <= 0 or start >= end:
+            return None
+        return _prefetch_batches(self, start, end)
+
     def _check_ranks_in_sync(self) -> None:
         """All ranks must hold identical parameters; the per-rank checksums go into the checkpoint."""
         with torch.no_grad():
@@ -295,8 +304,9 @@ class Trainer:
             bar = tqdm(total=end, initial=self.iteration, desc=f"stage {cfg.stage}", unit="it", dynamic_ncols=True)
         t0 = time.time()
         last = None
+        batches = self._prefetch(self.iteration, end)
         while self.iteration < end:
-            m = self.train_step()
+            m = self.train_step(None if batches is None else next(batches))
             if self.dist.main:
                 bar.update(1)
                 bar.set_postfix(loss=f"{m['total_loss']:.4f}", lr=f"{m['lr']:.1e}")
@@ -319,6 +329,35 @@ class Trainer:
         elif last is None or last.name != f"model_{self.iteration - 1:07d}.pth":
             last = self.save(f"model_{self.iteration - 1:07d}.pth")
         return last
+
+
+class _ClipDataset(torch.utils.data.Dataset):
+    """Map-style view of a clip source: item ``i`` is clip ``i`` of the run."""
+
+    def __init__(self, clips: ClipSource):
+        self.clips = clips
+
+    def __getitem__(self, index: int):
+        return self.clips(int(index))
+
+
+def _as_is(sample):
+    return sample
+
+
+def _prefetch_batches(trainer: "Trainer", start: int, end: int):
+    """This rank's clips of iterations [start, end), made by ``cfg.workers`` processes.
+
+    Clips are a pure function of (seed, global index), so the workers give exactly the clips
+    the loop would make itself (same training, same ``--resume``), only earlier."""
+    c = trainer.cfg.clips_per_rank
+    order = [i for it in range(start, end) for i in trainer._global_indices(it)]
+    loader = torch.utils.data.DataLoader(
+        _ClipDataset(trainer.clips), batch_size=None, sampler=order, num_workers=trainer.cfg.workers,
+        collate_fn=_as_is, prefetch_factor=2 * c, persistent_workers=False)
+    it = iter(loader)
+    for _ in range(start, end):
+        yield [next(it) for _ in range(c)]
 
 
 def _tensorboard(out: Path):

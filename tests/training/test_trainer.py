@@ -104,3 +104,25 @@ def test_torchrun_two_ranks_equal_single_process(synth_root, tmp_path):
         assert torch.allclose(v, ddp[k], rtol=0, atol=1e-6), k
         moved += int((v != init.model.state_dict()[k]).sum())
     assert moved > 100_000  # the runs trained (not two copies of the initial weights)
+
+
+def test_data_workers_give_the_same_training(synth_root, tmp_path):
+    """Clips made ahead by worker processes are the clips the loop makes itself: same parameters."""
+    common = ["--data", str(synth_root), "--stage", "2", "--frames", "2", "--max-iter", "3", "--steps", "2",
+              "--clips-per-rank", "2", *FAST]
+    inline = build_trainer(_args([*common, "-o", str(tmp_path / "inline"), "--workers", "0"]), log=lambda s: None)
+    inline.train()
+    pooled = build_trainer(_args([*common, "-o", str(tmp_path / "pooled"), "--workers", "2"]), log=lambda s: None)
+    assert pooled.cfg.workers == 2
+    pooled.train()
+    for (k, a), b in zip(inline.model.state_dict().items(), pooled.model.state_dict().values()):
+        assert torch.equal(a, b), k
+    moved = sum(float((a - b).abs().sum()) for a, b in
+                zip(inline.model.state_dict().values(), build_trainer(
+                    _args([*common, "-o", str(tmp_path / "fresh")]), log=lambda s: None).model.state_dict().values()))
+    assert moved > 0  # training did change the parameters
+
+
+def test_negative_workers_is_a_clear_error(synth_root, tmp_path, capsys):
+    rc = main(["train", "--data", str(synth_root), "-o", str(tmp_path / "o"), "--workers", "-1", *FAST])
+    assert rc == 2 and "--workers must be >= 0" in capsys.readouterr().err
