@@ -82,7 +82,7 @@ def check_out_dir(out_dir: str | os.PathLike) -> Path:
 
 
 def build_predictor(model: str = "vit-s", checkpoint=None, device="auto", precision="fp32",
-                    trust_checkpoint: bool = False, warmup: int = 3):
+                    trust_checkpoint: bool = False, warmup: int = 3, entity_score: str = "max"):
     """Model + weights + streaming predictor.
 
     ``checkpoint=None`` fetches the official checkpoint of ``vit-s``/``vit-l`` (Hugging Face
@@ -96,6 +96,10 @@ def build_predictor(model: str = "vit-s", checkpoint=None, device="auto", precis
     from entitysam.inference.predictor import EntitySAMPredictor
     from entitysam.modeling import build_entitysam
 
+    from entitysam.modeling.entitysam import ENTITY_SCORES
+
+    if entity_score not in ENTITY_SCORES:
+        raise EntitySAMError(f"entity_score must be one of {', '.join(ENTITY_SCORES)}, got {entity_score!r}")
     cfg = resolve_config(model)  # EntitySAMError for an unknown name
     dev = resolve_device(device)
     resolve_precision(precision, dev)  # reject a bad device/precision pair before building
@@ -112,7 +116,7 @@ def build_predictor(model: str = "vit-s", checkpoint=None, device="auto", precis
     net = build_entitysam(cfg, device=dev)
     if path is not None:
         load_checkpoint(net, path, trust=trust_checkpoint)
-    return EntitySAMPredictor(net, warmup=warmup, precision=precision)
+    return EntitySAMPredictor(net, warmup=warmup, precision=precision, entity_score=entity_score)
 
 
 def segment_video(
@@ -133,6 +137,7 @@ def segment_video(
     slot_order: str = "slot",
     spill_dtype: str = "float32",
     warmup: int = 3,
+    entity_score: str = "max",
     predictor=None,
     progress: bool = True,
 ) -> SegmentSummary:
@@ -141,7 +146,7 @@ def segment_video(
     Args:
         source: video file (anything PyAV decodes) or folder of .jpg/.jpeg/.png frames.
         out_dir: output folder; must not exist (or be empty). It appears only when complete.
-        model / checkpoint / device / precision / trust_checkpoint / warmup: see
+        model / checkpoint / device / precision / trust_checkpoint / warmup / entity_score: see
             :func:`build_predictor`; ``predictor`` overrides them with a ready object that has
             ``image_size``, ``reset()`` and ``step(image) -> list[PositionOutput]``.
         formats: any of ``panoptic, rle, ytvis, davis, overlay`` (list or comma string).
@@ -169,7 +174,7 @@ def segment_video(
     out = check_out_dir(out_dir)
     src = open_source(source, sort=sort, max_frames=max_frames)
     if predictor is None:
-        predictor = build_predictor(model, checkpoint, device, precision, trust_checkpoint, warmup)
+        predictor = build_predictor(model, checkpoint, device, precision, trust_checkpoint, warmup, entity_score)
     predictor.reset()
     t0 = time.perf_counter()  # s/frame covers decoding, model, merge and writing, not the model build
     try:

@@ -39,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="average eIoU over all positions incl. warm-ups (official) or real frames only")
     p.add_argument("--slot-order", default="slot", choices=["slot", "score"],
                    help="visit slots in slot order (official) or by decreasing score")
+    p.add_argument("--entity-score", default="max", choices=["max", "foreground"],
+                   help="eIoU = IoU x sigmoid of the larger entity logit (official) or of the foreground logit")
     p.add_argument("--spill-dtype", default="float32", choices=["float32", "float16"],
                    help="dtype of the temporary on-disk logits (float16 halves the disk, not exact)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         online=args.online, sort=args.sort, precision=args.precision,
         trust_checkpoint=args.trust_checkpoint, overlap_threshold=args.overlap_threshold,
         score_over=args.score_over, slot_order=args.slot_order, spill_dtype=args.spill_dtype,
-        progress=not args.no_progress,
+        entity_score=args.entity_score, progress=not args.no_progress,
     )
     print(summary.line())
     return 0
@@ -89,7 +91,8 @@ def _run_baseline(args: argparse.Namespace) -> int:
     entitysam_only = {"--model": args.model != "vit-s", "--precision": args.precision != "fp32",
                       "--online": args.online, "--overlap-threshold": args.overlap_threshold != 0.7,
                       "--score-over": args.score_over != "all", "--slot-order": args.slot_order != "slot",
-                      "--spill-dtype": args.spill_dtype != "float32"}
+                      "--spill-dtype": args.spill_dtype != "float32",
+                      "--entity-score": args.entity_score != "max"}
     bad = [flag for flag, used in entitysam_only.items() if used]
     if bad:
         verb = "applies" if len(bad) == 1 else "apply"

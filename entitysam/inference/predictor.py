@@ -24,7 +24,7 @@ import torch
 from entitysam.inference.hole_filling import fill_holes
 from entitysam.inference.memory import MemoryBank
 from entitysam.inference.precision import resolve_precision
-from entitysam.modeling.entitysam import EntitySAM
+from entitysam.modeling.entitysam import ENTITY_SCORES, EntitySAM, expected_iou
 
 
 @dataclass
@@ -50,6 +50,8 @@ class EntitySAMPredictor:
         fill_hole_area: hole-filling area threshold (8 officially; 0 disables).
         precision: ``fp32`` (default), ``official-bf16`` (CUDA) or ``bf16`` (CPU).
         keep_debug: record intermediates (pooled features etc.) in ``PositionOutput.debug``.
+        entity_score: ``max`` (official: eIoU uses the larger entity logit) or ``foreground``
+            (the foreground logit only; see :func:`~entitysam.modeling.entitysam.expected_iou`).
     """
 
     def __init__(
@@ -60,9 +62,13 @@ class EntitySAMPredictor:
         fill_hole_area: int = 8,
         precision: str = "fp32",
         keep_debug: bool = False,
+        entity_score: str = "max",
     ):
         if warmup < 0:
             raise ValueError("warmup must be >= 0")
+        if entity_score not in ENTITY_SCORES:
+            raise ValueError(f"entity_score must be one of {ENTITY_SCORES}, got {entity_score!r}")
+        self.entity_score = entity_score
         self.model = model.eval()
         self.device = next(model.parameters()).device
         self.precision = resolve_precision(precision, self.device)
@@ -125,7 +131,8 @@ class EntitySAMPredictor:
             frame_index=self._frame_index,
             is_warmup=is_warmup,
             lowres_logits=logits,
-            eiou=out.eiou.float(),
+            eiou=out.eiou.float() if self.entity_score == "max" else expected_iou(
+                out.iou, out.entity_logits, self.entity_score),
             iou=out.iou.float(),
             entity_logits=out.entity_logits.float(),
             points=out.points.float(),

@@ -131,6 +131,26 @@ def build_memory_encoder(cfg: EntitySAMConfig) -> MemoryEncoder:
     )
 
 
+
+ENTITY_SCORES = ("max", "foreground")
+
+
+def expected_iou(iou: Tensor, entity_logits: Tensor, entity_score: str = "max") -> Tensor:
+    """eIoU = IoU x sigmoid(entity logit) (spec §5 step 10).
+
+    ``max`` (official, quirk 11): the larger of the two logits, so a slot confident of being
+    *background* also scores high; ``foreground``: the foreground logit (column 1, the class
+    every training target has) only.
+    """
+    if entity_score == "max":
+        logit = entity_logits.float().max(dim=-1).values
+    elif entity_score == "foreground":
+        logit = entity_logits.float()[..., 1]
+    else:
+        raise ValueError(f"entity_score must be one of {ENTITY_SCORES}, got {entity_score!r}")
+    return iou.float() * torch.sigmoid(logit)
+
+
 class EntitySAM(nn.Module):
     """EntitySAM: SAM 2.1 + DINOv2 dual encoder + PromptGenerator + EntityDecoder.
 
@@ -280,7 +300,7 @@ class EntitySAM(nn.Module):
             high_res_features=feats.high_res,
         )
         iou = iou[:, 0].float()
-        eiou = iou * torch.sigmoid(entity_logits.float().max(dim=-1).values)  # quirk 11: max of both logits
+        eiou = expected_iou(iou, entity_logits)  # quirk 11: max of both logits
         return StepOutput(
             points=points,
             entity_logits=entity_logits,

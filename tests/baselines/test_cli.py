@@ -34,3 +34,8 @@ def test_segment_cli_everything_baseline_and_flag_errors(synthetic_root, tmp_pat
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: --online applies only to --method entitysam, not sam2-everything"]
     assert not (tmp_path / "f").exists()
+    assert main(["segment", src, "-o", str(tmp_path / "g"), "--method", "sam2-mask-init", "--entity-score",
+                 "foreground", "--sam2-model", "sam2.1-test", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --entity-score applies only to --method entitysam, not sam2-mask-init"]
+    assert not (tmp_path / "g").exists()

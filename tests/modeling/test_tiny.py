@@ -144,3 +144,22 @@ def test_training_forward_gradients_stay_within_frames():
     assert m.point_sampler_num.weight.grad is None or torch.all(m.point_sampler_num.weight.grad == 0)
     assert m.offset_fc.weight.grad is not None and m.offset_fc.weight.grad.abs().sum() > 0
     assert all(p.grad is None for n, p in m.named_parameters() if n.startswith("memory_attention"))
+
+
+def test_entity_score_option_changes_only_eiou(tiny_model):
+    """Quirk 11: official eIoU = IoU x sigmoid(max of both entity logits); the option uses the
+    foreground logit (column 1) and leaves every other output unchanged."""
+    torch.manual_seed(3)
+    frames = [torch.randn(3, 256, 256) for _ in range(2)]
+    p_max, p_fg = EntitySAMPredictor(tiny_model), EntitySAMPredictor(tiny_model, entity_score="foreground")
+    differs = False
+    for f in frames:
+        for a, b in zip(p_max.step(f), p_fg.step(f)):
+            torch.testing.assert_close(a.lowres_logits, b.lowres_logits, rtol=0, atol=0)
+            torch.testing.assert_close(a.entity_logits, b.entity_logits, rtol=0, atol=0)
+            torch.testing.assert_close(a.eiou, a.iou * torch.sigmoid(a.entity_logits.max(-1).values))
+            torch.testing.assert_close(b.eiou, b.iou * torch.sigmoid(b.entity_logits[:, 1]))
+            differs |= not torch.equal(a.eiou, b.eiou)
+    assert differs
+    with pytest.raises(ValueError, match="entity_score"):
+        EntitySAMPredictor(tiny_model, entity_score="background")
