@@ -3,6 +3,8 @@ held-out synthetic videos, score them with the project's own metrics (issue: pro
 
     python benchmarks/learnability.py --out benchmarks/results/learnability            # ~30 min on 2 cores
     python benchmarks/learnability.py --out /tmp/learn --stage1-iters 40 --stage2-iters 10 --quick   # smoke
+    python benchmarks/learnability.py --out DIR ... --eval-only   # re-score DIR's checkpoints (e.g. after
+                                                                   # an inference change), no training
 
 Steps (everything generated here, deterministic by seed):
   1. training images: synthetic COCO-panoptic set (single images only, as in the paper);
@@ -17,7 +19,8 @@ Steps (everything generated here, deterministic by seed):
 
 Deviations from the paper's recipe, needed to learn from scratch on a CPU in minutes, are
 explicit arguments (recorded in the report): the learning rate (official 5e-5 fine-tunes a
-pretrained model), frames per stage-2 clip, points per mask, entities per clip.
+pretrained model), clips per iteration, frames per stage-2 clip, points per mask, entities
+per clip.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def _train(stage: int, data: Path, out: Path, args, init: Path | None, iters: in
     argv = ["--model", "tiny", "--stage", str(stage), "--data", str(data), "-o", str(out), "--train-all",
             "--max-iter", str(iters), "--steps", str(int(iters * 0.8)), "--frames", str(frames),
             "--lr", str(lr), "--clip-grad-norm", str(args.clip_grad_norm), "--num-points", str(args.num_points),
-            "--max-num-masks", str(args.max_num_masks), "--checkpoint-period", str(iters), "--no-amp",
+            "--max-num-masks", str(args.max_num_masks), "--clips-per-rank", str(args.clips_per_rank), "--checkpoint-period", str(iters), "--no-amp",
             "--device", "cpu", "--seed", str(args.seed), "--log-period", "10"]
     if init is not None:
         argv += ["--init", str(init)]
@@ -105,6 +108,16 @@ def late_entity_recall(val: Path, pred: Path) -> dict:
     return {"late_entities": total, "recalled": found, "recall": found / total if total else None}
 
 
+def entity_counts(val: Path, pred: Path) -> dict:
+    """Mean number of entities per video: predicted (segments kept by the merge) vs ground truth."""
+    def per_video(path: Path) -> list[int]:
+        anns = json.loads(path.read_text())["annotations"]
+        return [len({s["id"] for f in a["annotations"] for s in f["segments_info"]}) for a in anns]
+
+    p, g = per_video(pred / "pred.json"), per_video(val / "panoptic_gt_synthetic.json")
+    return {"predicted": sum(p) / max(len(p), 1), "ground_truth": sum(g) / max(len(g), 1)}
+
+
 def _plot(curves: dict[str, list[tuple[int, float]]], path: Path) -> None:
     """VEQ per window k (the paper's Figure 3), drawn with Pillow."""
     W, H, m = 640, 400, 60
@@ -146,6 +159,9 @@ def main() -> None:
     ap.add_argument("--clip-grad-norm", type=float, default=0.01)
     ap.add_argument("--num-points", type=int, default=1024)
     ap.add_argument("--max-num-masks", type=int, default=12)
+    ap.add_argument("--clips-per-rank", type=int, default=1, help="clips per iteration (batch size)")
+    ap.add_argument("--eval-only", action="store_true",
+                    help="re-evaluate the checkpoints of an earlier run in --out (same arguments) without training")
     ap.add_argument("--quick", action="store_true", help="tiny data sizes for a smoke run")
     args = ap.parse_args()
 
@@ -158,8 +174,10 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     work = out / "work"
-    if work.exists():
-        shutil.rmtree(work)
+    if not args.eval_only:
+        shutil.rmtree(work, ignore_errors=True)
+    for name in ("train", "val", "pred_stage1", "pred_stage2"):  # regenerated (deterministic)
+        shutil.rmtree(work / name, ignore_errors=True)
     n_img = 16 if args.quick else args.train_images
     n_vid = 2 if args.quick else args.val_videos
     t0 = time.time()
@@ -170,12 +188,20 @@ def main() -> None:
                                  seed=2000 + args.seed, things=(2, 4))
     timings = {"data_s": time.time() - t0}
 
-    t0 = time.time()
-    ck1 = _train(1, train, work / "stage1", args, None, args.stage1_iters, 1, args.lr1)
-    timings["stage1_train_s"] = time.time() - t0
-    t0 = time.time()
-    ck2 = _train(2, train, work / "stage2", args, ck1, args.stage2_iters, args.stage2_frames, args.lr2)
-    timings["stage2_train_s"] = time.time() - t0
+    if args.eval_only:  # the checkpoints of an earlier run in --out; training times from its logs
+        ck1, ck2 = work / "stage1" / "model_final.pth", work / "stage2" / "model_final.pth"
+        for n, ck in (("1", ck1), ("2", ck2)):
+            if not ck.is_file():
+                sys.exit(f"--eval-only: {ck} not found (run the training first)")
+            last = json.loads((ck.parent / "metrics.jsonl").read_text().splitlines()[-1])
+            timings[f"stage{n}_train_s"] = last["time"]
+    else:
+        t0 = time.time()
+        ck1 = _train(1, train, work / "stage1", args, None, args.stage1_iters, 1, args.lr1)
+        timings["stage1_train_s"] = time.time() - t0
+        t0 = time.time()
+        ck2 = _train(2, train, work / "stage2", args, ck1, args.stage2_iters, args.stage2_frames, args.lr2)
+        timings["stage2_train_s"] = time.time() - t0
 
     results = {}
     for name, ck in (("stage1", ck1), ("stage2", ck2)):
@@ -187,6 +213,7 @@ def main() -> None:
             "STQ_EN": rep["stq"]["STQ"], "AQ": rep["stq"]["AQ"], "IoU": rep["stq"]["IoU"],
             "veq_per_window": [{"k": w["k"], "VEQ": w["VEQ"]} for w in rep["veq"]["windows"]],
             "late_entities": late_entity_recall(val, pred),
+            "entities_per_video": entity_counts(val, pred),
             **speed,
         }
     shutil.copy(ck1, out / "tiny_stage1.pth")
@@ -201,13 +228,14 @@ def main() -> None:
     (out / "report.json").write_text(json.dumps(report, indent=1))
     _plot({n: [(w["k"], w["VEQ"]) for w in r["veq_per_window"]] for n, r in results.items()},
           out / "veq_per_window.png")
-    rows = ["| model | VEQ | VEQ^SQ | VEQ^RQ | STQ^EN | AQ | IoU | late-entity recall | s/frame |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| model | VEQ | VEQ^SQ | VEQ^RQ | STQ^EN | AQ | IoU | late-entity recall | entities/video (pred / GT) | s/frame |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for n, r in results.items():
         le = r["late_entities"]
         rec = "n/a" if le["recall"] is None else f"{le['recall']:.2f} ({le['recalled']}/{le['late_entities']})"
         rows.append(f"| {n} | {r['VEQ']:.1f} | {r['VEQ_SQ']:.1f} | {r['VEQ_RQ']:.1f} | {r['STQ_EN']:.3f} | "
-                    f"{r['AQ']:.3f} | {r['IoU']:.3f} | {rec} | {r['seconds_per_frame']:.3f} |")
+                    f"{r['AQ']:.3f} | {r['IoU']:.3f} | {rec} | {r['entities_per_video']['predicted']:.1f} / "
+                    f"{r['entities_per_video']['ground_truth']:.1f} | {r['seconds_per_frame']:.3f} |")
     win = ["| k | " + " | ".join(results) + " |", "|---|" + "---|" * len(results)]
     for i, w in enumerate(results["stage1"]["veq_per_window"]):
         win.append(f"| {w['k']} | " + " | ".join(f"{r['veq_per_window'][i]['VEQ']:.1f}" for r in results.values()) + " |")
