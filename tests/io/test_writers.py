@@ -17,8 +17,8 @@ from entitysam.io.writers.overlay import contour, render_overlay
 H, W = 21, 33
 
 
-def synthetic_video(n=4, seed=0):
-    """n id maps (H, W) int32 with entities 1..3; entity 3 only in frames 1 and 2."""
+def synthetic_video(n=4, seed=0, late=3):
+    """n id maps (H, W) int32 with entities 1..3; entity ``late`` only in frames 1 and 2."""
     rng = np.random.default_rng(seed)
     infos = {i: SegmentInfo(i, slot=10 + i, score=0.5 + i / 10, mean_eiou=0.5, quality=0.1,
                             overlap_ratio=1.0) for i in (1, 2, 3)}
@@ -30,6 +30,8 @@ def synthetic_video(n=4, seed=0):
         if t in (1, 2):
             m[0:3, 25:33] = 3
         m[rng.random((H, W)) < 0.02] = 0
+        if late != 3:  # swap labels: a lower id appears after the higher ones
+            m = np.array([0] + [{late: 3, 3: late}.get(i, i) for i in (1, 2, 3)], np.int32)[m]
         frames.append((m, frame_segments(m, infos)))
     return frames
 
@@ -45,8 +47,9 @@ def write_all(tmp_path, fmt, frames, names=None, **kw):
     return writer
 
 
-def test_panoptic_layout_ids_and_json(tmp_path):
-    frames = synthetic_video()
+@pytest.mark.parametrize("late", [3, 1])
+def test_panoptic_layout_ids_and_json(tmp_path, late):
+    frames = synthetic_video(late=late)
     write_all(tmp_path, "panoptic", frames)
     pred = json.loads((tmp_path / "pred.json").read_text())
     (video,) = pred["annotations"]

@@ -69,16 +69,18 @@ class PanopticWriter(Writer):
         self._first = True
 
     def _panoptic_ids(self, segments) -> np.ndarray:
-        """Lookup table entity id -> panoptic id, extended for new entities."""
-        for seg in segments:
-            if seg.id not in self._pan_id:
-                self._pan_id[seg.id] = self._ids.next()
+        """Lookup table entity id -> panoptic id, extended for new entities (an entity may
+        first appear after entities with higher ids: its entry is set whatever its id)."""
+        new = [seg.id for seg in segments if seg.id not in self._pan_id]
+        for k in new:
+            self._pan_id[k] = self._ids.next()
         top = max(self._pan_id, default=0)
         if top >= len(self._lut):
             lut = np.zeros(top + 1, dtype=np.int64)
-            for k, v in self._pan_id.items():
-                lut[k] = v
+            lut[: len(self._lut)] = self._lut
             self._lut = lut
+        for k in new:
+            self._lut[k] = self._pan_id[k]
         return self._lut
 
     def write_frame(self, frame_index, frame_name, id_map, segments, rgb_frame):
