@@ -1,7 +1,7 @@
 """Does the whole pipeline learn? Train the tiny config from scratch on synthetic images, segment
 held-out synthetic videos, score them with the project's own metrics (issue: prove learning).
 
-    python benchmarks/learnability.py --out benchmarks/results/learnability            # ~30 min on 2 cores
+    python benchmarks/learnability.py --out benchmarks/results/learnability   # ~40 min of training on 2 cores
     python benchmarks/learnability.py --out /tmp/learn --stage1-iters 40 --stage2-iters 10 --quick   # smoke
     python benchmarks/learnability.py --out DIR ... --eval-only   # re-score DIR's checkpoints (e.g. after
                                                                    # an inference change), no training
@@ -182,15 +182,15 @@ def main() -> None:
     ap.add_argument("--train-images", type=int, default=400)
     ap.add_argument("--val-videos", type=int, default=8)
     ap.add_argument("--val-frames", type=int, default=24)
-    ap.add_argument("--stage1-iters", type=int, default=3000)
-    ap.add_argument("--stage2-iters", type=int, default=400)
+    ap.add_argument("--stage1-iters", type=int, default=9000)
+    ap.add_argument("--stage2-iters", type=int, default=600)
     ap.add_argument("--stage2-frames", type=int, default=4)
     ap.add_argument("--lr1", type=float, default=1e-3)
     ap.add_argument("--lr2", type=float, default=2e-4)
     ap.add_argument("--clip-grad-norm", type=float, default=0.01)
     ap.add_argument("--num-points", type=int, default=1024)
     ap.add_argument("--max-num-masks", type=int, default=12)
-    ap.add_argument("--clips-per-rank", type=int, default=1, help="clips per iteration (batch size)")
+    ap.add_argument("--clips-per-rank", type=int, default=2, help="clips per iteration (batch size)")
     ap.add_argument("--eval-only", action="store_true",
                     help="re-evaluate the checkpoints of an earlier run in --out (same arguments) without training")
     ap.add_argument("--quick", action="store_true", help="tiny data sizes for a smoke run")
