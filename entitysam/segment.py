@@ -95,11 +95,12 @@ def build_predictor(model: str = "vit-s", checkpoint=None, device="auto", precis
     from entitysam.inference.precision import resolve_device, resolve_precision
     from entitysam.inference.predictor import EntitySAMPredictor
     from entitysam.modeling import build_entitysam
+    from entitysam.modeling.entitysam import check_entity_score
 
-    from entitysam.modeling.entitysam import ENTITY_SCORES
-
-    if entity_score not in ENTITY_SCORES:
-        raise EntitySAMError(f"entity_score must be one of {', '.join(ENTITY_SCORES)}, got {entity_score!r}")
+    try:
+        check_entity_score(entity_score)  # before the (slow) model build
+    except ValueError as exc:
+        raise EntitySAMError(str(exc)) from None
     cfg = resolve_config(model)  # EntitySAMError for an unknown name
     dev = resolve_device(device)
     resolve_precision(precision, dev)  # reject a bad device/precision pair before building

@@ -24,7 +24,7 @@ import torch
 from entitysam.inference.hole_filling import fill_holes
 from entitysam.inference.memory import MemoryBank
 from entitysam.inference.precision import resolve_precision
-from entitysam.modeling.entitysam import ENTITY_SCORES, EntitySAM, expected_iou
+from entitysam.modeling.entitysam import EntitySAM, check_entity_score, expected_iou
 
 
 @dataclass
@@ -66,9 +66,7 @@ class EntitySAMPredictor:
     ):
         if warmup < 0:
             raise ValueError("warmup must be >= 0")
-        if entity_score not in ENTITY_SCORES:
-            raise ValueError(f"entity_score must be one of {ENTITY_SCORES}, got {entity_score!r}")
-        self.entity_score = entity_score
+        self.entity_score = check_entity_score(entity_score)
         self.model = model.eval()
         self.device = next(model.parameters()).device
         self.precision = resolve_precision(precision, self.device)

@@ -131,8 +131,14 @@ def build_memory_encoder(cfg: EntitySAMConfig) -> MemoryEncoder:
     )
 
 
-
 ENTITY_SCORES = ("max", "foreground")
+
+
+def check_entity_score(entity_score: str) -> str:
+    """``entity_score`` if it names an eIoU variant (:func:`expected_iou`), else ValueError."""
+    if entity_score not in ENTITY_SCORES:
+        raise ValueError(f"entity_score must be one of {', '.join(ENTITY_SCORES)}, got {entity_score!r}")
+    return entity_score
 
 
 def expected_iou(iou: Tensor, entity_logits: Tensor, entity_score: str = "max") -> Tensor:
@@ -142,12 +148,10 @@ def expected_iou(iou: Tensor, entity_logits: Tensor, entity_score: str = "max") 
     *background* also scores high; ``foreground``: the foreground logit (column 1, the class
     every training target has) only.
     """
-    if entity_score == "max":
+    if check_entity_score(entity_score) == "max":
         logit = entity_logits.float().max(dim=-1).values
-    elif entity_score == "foreground":
-        logit = entity_logits.float()[..., 1]
     else:
-        raise ValueError(f"entity_score must be one of {ENTITY_SCORES}, got {entity_score!r}")
+        logit = entity_logits.float()[..., 1]
     return iou.float() * torch.sigmoid(logit)
 
 

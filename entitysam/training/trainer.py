@@ -271,9 +271,20 @@ class Trainer:
             offset += n
 
     def _prefetch(self, start: int, end: int):
+        """This rank's clips of iterations [start, end) made by ``cfg.workers`` processes, one
+        list per iteration (None without workers).
+
+        Clips are a pure function of (seed, global index), so the workers give exactly the clips
+        the loop would make itself (same training, same ``--resume``), only earlier."""
         if self.cfg.workers <= 0 or start >= end:
             return None
-        return _prefetch_batches(self, start, end)
+        c = self.cfg.clips_per_rank
+        order = [i for it in range(start, end) for i in self._global_indices(it)]
+        loader = torch.utils.data.DataLoader(
+            _ClipDataset(self.clips), batch_size=None, sampler=order, num_workers=self.cfg.workers,
+            collate_fn=_as_is, prefetch_factor=2 * c, persistent_workers=False)
+        clips = iter(loader)
+        return ([next(clips) for _ in range(c)] for _ in range(start, end))
 
     def _check_ranks_in_sync(self) -> None:
         """All ranks must hold identical parameters; the per-rank checksums go into the checkpoint."""
@@ -343,21 +354,6 @@ class _ClipDataset(torch.utils.data.Dataset):
 
 def _as_is(sample):
     return sample
-
-
-def _prefetch_batches(trainer: "Trainer", start: int, end: int):
-    """This rank's clips of iterations [start, end), made by ``cfg.workers`` processes.
-
-    Clips are a pure function of (seed, global index), so the workers give exactly the clips
-    the loop would make itself (same training, same ``--resume``), only earlier."""
-    c = trainer.cfg.clips_per_rank
-    order = [i for it in range(start, end) for i in trainer._global_indices(it)]
-    loader = torch.utils.data.DataLoader(
-        _ClipDataset(trainer.clips), batch_size=None, sampler=order, num_workers=trainer.cfg.workers,
-        collate_fn=_as_is, prefetch_factor=2 * c, persistent_workers=False)
-    it = iter(loader)
-    for _ in range(start, end):
-        yield [next(it) for _ in range(c)]
 
 
 def _tensorboard(out: Path):

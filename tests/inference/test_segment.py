@@ -222,3 +222,11 @@ def test_disk_full_is_a_clean_error(tmp_path, monkeypatch):
     with pytest.raises(EntitySAMError, match="cannot write the output .No space left on device."):
         segment_video(path, out, formats="panoptic", predictor=FakePredictor(), progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_bad_entity_score_is_a_clear_error_before_the_build():
+    from entitysam.errors import EntitySAMError
+    from entitysam.segment import build_predictor
+
+    with pytest.raises(EntitySAMError, match="entity_score must be one of max, foreground, got 'background'"):
+        build_predictor("tiny", device="cpu", entity_score="background")
