@@ -4,11 +4,30 @@ A reimplementation of the YouTube-VIS API's ``YTVOSeval`` (youtubevos/cocoapi,
 ``ytvoseval.py``): COCO's greedy matching, 101-point interpolated precision and summary, on
 tracks instead of images. Masks are RLE (pycocotools); IoU over a whole video.
 
-OVIS adds occlusion-graded AP (slight / moderate / heavy). Its API could not be checked
-here (spec: unsure); this module grades each GT track by the mean of the upper half of its
-per-frame ``occlusion`` scores with the OVIS paper's thresholds (< 0.25, 0.25-0.5, > 0.5),
-ignores GT tracks outside the range, and counts every unmatched prediction (predictions
-carry no occlusion score).
+OVIS (``benchmark="ovis"``) follows the OVIS API, ``OVISeval`` in qjy981010/cocoapi
+``PythonAPI/pycocotools/oviseval.py``; the spec (§10.3) was unsure of these details and the
+API wins where they differ:
+
+- per-frame ``occlusion`` entries are the labels of the distributed annotation files, mapped
+  to scores as ``OVISeval.__init__`` (``occann2score``): ``no_occlusion`` 0,
+  ``slight_occlusion`` 0.25, ``severe_occlusion`` 0.75; ``null`` entries (frames without
+  the object) are skipped. Our extension: a number in [0, 1] is taken as the score itself.
+  Any other entry, a missing ``occlusion`` list or one without any non-null entry is a
+  one-line error (the API fails with KeyError / ZeroDivisionError there);
+- a track's occlusion score is the mean of the top ceil(n/2) of its n frame scores
+  (``OVISeval._prepare``);
+- occlusion ranges (``Params.occRng`` / ``occRngLbl``): all [0, 1], light [0, 0.25],
+  medium [0.25, 0.5], heavy [0.5, 1], both bounds inclusive (``evaluateVid``: a score
+  exactly 0.25 or 0.5 is in two ranges); reported as ``AP_slight`` / ``AP_moderate`` /
+  ``AP_heavy`` and ``AR_slight`` / ``AR_moderate`` / ``AR_heavy`` (``summarize``: area all,
+  maxDets 100, stats 6-8 and 15-17);
+- the API evaluates every (area range, occlusion range) pair: AP, AP50, AP75, APs/m/l and
+  the ARs use occlusion range "all", the occlusion APs/ARs use area range "all";
+- a GT track outside the range is *ignored* (not removed), exactly like a GT outside an area
+  range: a prediction matched to it is ignored, and matching falls back to it only when no
+  regular GT qualifies; unmatched predictions are ignored by area range only, never by
+  occlusion (predictions carry no occlusion), so they are false positives in every
+  occlusion range.
 """
 
 from __future__ import annotations
@@ -27,6 +46,10 @@ MAX_DETS = (1, 10, 100)
 # YouTube-VIS ranges (larger than COCO's 32² / 96²), inclusive bounds as in the API.
 AREA_RANGES = {"all": (0, 1e5**2), "small": (0, 128**2), "medium": (128**2, 256**2),
                "large": (256**2, 1e5**2)}
+# OVIS API (oviseval.py): label -> score (OVISeval.occann2score) and the occlusion ranges
+# (Params.occRng; the API's labels light / medium / heavy are our slight / moderate / heavy).
+OCCLUSION_LABELS = {"no_occlusion": 0.0, "slight_occlusion": 0.25, "severe_occlusion": 0.75}
+OCCLUSION_ALL = (0.0, 1.0)
 OCCLUSION_RANGES = {"slight": (0.0, 0.25), "moderate": (0.25, 0.5), "heavy": (0.5, 1.0)}
 
 
@@ -63,12 +86,33 @@ def _avg_area(areas: list) -> float:
     return float(np.mean(present)) if present else 0.0
 
 
-def _occlusion_score(values: list | None) -> float | None:
-    """Mean of the upper half of a track's per-frame occlusion scores (spec §10.3)."""
-    vals = sorted((float(v) for v in values or [] if v is not None), reverse=True)
-    if not vals:
+def _frame_occlusion(value, where: str) -> float | None:
+    """One per-frame ``occlusion`` entry -> score: an OVIS label, a number in [0, 1], or None."""
+    if value is None:
         return None
-    return float(np.mean(vals[: max(1, (len(vals) + 1) // 2)]))
+    if isinstance(value, str):
+        if value in OCCLUSION_LABELS:
+            return OCCLUSION_LABELS[value]
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if 0.0 <= value <= 1.0:  # NaN fails this too
+            return float(value)
+    labels = ", ".join(repr(k) for k in OCCLUSION_LABELS)
+    raise EntitySAMError(f"{where} has an invalid occlusion entry {value!r}; expected one of "
+                         f"{labels}, null, or a number in [0, 1]")
+
+
+def _occlusion_score(values, where: str) -> float:
+    """Mean of the top ceil(n/2) of a track's n non-null frame scores (OVISeval._prepare)."""
+    if not isinstance(values, list):
+        raise EntitySAMError(f"{where}: 'occlusion' must be a list with one entry per frame, "
+                             f"got {type(values).__name__}")
+    scores = sorted(s for t, v in enumerate(values)
+                    if (s := _frame_occlusion(v, f"{where} frame {t}")) is not None)
+    if not scores:
+        raise EntitySAMError(f"{where} has no occlusion label in any frame (empty or all "
+                             f"null); the OVIS API needs at least one to grade the track")
+    top = scores[len(scores) // 2:]  # the ceil(n/2) largest
+    return sum(top) / len(top)
 
 
 def load_ground_truth(path: str | os.PathLike, occlusion: bool = False):
@@ -93,8 +137,9 @@ def load_ground_truth(path: str | os.PathLike, occlusion: bool = False):
                 if "occlusion" not in ann:
                     raise EntitySAMError(
                         f"--benchmark ovis needs per-frame 'occlusion' scores in every GT "
-                        f"annotation of {path} (annotation {ann.get('id', i)} has none)")
-                occ = _occlusion_score(ann["occlusion"])
+                        f"annotation of {path} (annotation {ann.get('id', i + 1)} has none)")
+                occ = _occlusion_score(
+                    ann["occlusion"], f"GT JSON {path}: annotation {ann.get('id', i + 1)}")
             tracks.append(Track(int(ann.get("id", i + 1)), int(ann["video_id"]),
                                 int(ann["category_id"]), segs, _avg_area(areas),
                                 iscrowd=int(ann.get("iscrowd", 0) or 0), occlusion=occ))
@@ -150,20 +195,28 @@ def _sorted_dets(dts: list[Track]) -> list[Track]:
     return [dts[i] for i in order]
 
 
-def evaluate_video(gts, dts, ious, rng, max_det, gt_value, dt_value):
+def _inside(value: float, rng: tuple[float, float]) -> bool:
+    return rng[0] <= value <= rng[1]  # both bounds inclusive, as the APIs
+
+
+def evaluate_video(gts, dts, ious, area_rng, max_det, occ_rng=None):
     """COCO ``evaluateImg`` for one (video, category, range): greedy matching at every threshold.
 
     Args:
         gts, dts: the tracks (dts sorted by score and cut to MAX_DETS[-1], matching ``ious``).
         ious: (D, G) video IoUs.
-        rng: inclusive (lo, hi) range; gt_value / dt_value map a track to its graded value
-            (dt_value None: predictions are never ignored by range).
+        area_rng: inclusive (lo, hi) range of the average area: GT outside it is ignored, and
+            so are unmatched predictions outside it.
+        occ_rng: OVIS only, inclusive range of the GT occlusion score: GT outside it is
+            ignored; predictions are never ignored by it (OVISeval.evaluateVid).
     Returns:
         None if there is neither GT nor prediction, else the matching arrays.
     """
     if not gts and not dts:
         return None
-    gt_ignore = [int(g.iscrowd or not (rng[0] <= gt_value(g) <= rng[1])) for g in gts]
+    gt_ignore = [int(bool(g.iscrowd) or not _inside(g.avg_area, area_rng)
+                     or (occ_rng is not None and not _inside(g.occlusion, occ_rng)))
+                 for g in gts]
     gtind = np.argsort(gt_ignore, kind="mergesort")
     gts = [gts[i] for i in gtind]
     gt_ig = np.array([gt_ignore[i] for i in gtind])
@@ -190,9 +243,8 @@ def evaluate_video(gts, dts, ious, rng, max_det, gt_value, dt_value):
                 dt_ig[t, di] = gt_ig[m]
                 dtm[t, di] = gts[m].id
                 gtm[t, m] = d.id
-    if dt_value is not None:
-        out = np.array([not (rng[0] <= dt_value(d) <= rng[1]) for d in dts]).reshape(1, D)
-        dt_ig = np.logical_or(dt_ig, np.logical_and(dtm == 0, np.repeat(out, T, 0)))
+    out = np.array([not _inside(d.avg_area, area_rng) for d in dts]).reshape(1, D)
+    dt_ig = np.logical_or(dt_ig, np.logical_and(dtm == 0, np.repeat(out, T, 0)))
     return {"dtMatches": dtm, "dtScores": [d.score for d in dts], "gtIgnore": gt_ig,
             "dtIgnore": dt_ig}
 
@@ -250,16 +302,18 @@ def evaluate_instance(
 ) -> dict:
     """AP, AP50, AP75, APs/APm/APl, AR1, AR10, AR100 (fractions, -1 = undefined).
 
-    ``benchmark="ovis"`` adds AP_slight / AP_moderate / AP_heavy (see module docstring).
+    ``benchmark="ovis"`` adds AP_slight / AP_moderate / AP_heavy and AR_slight / AR_moderate /
+    AR_heavy (the OVIS API's light / medium / heavy; see the module docstring).
     """
     ovis = benchmark == "ovis"
     vid_ids, cat_ids, gts, sizes = load_ground_truth(gt_json, occlusion=ovis)
     dts = load_results(results_json, sizes)
-    ranges = [(name, rng, lambda t: t.avg_area, lambda t: t.avg_area)
-              for name, rng in AREA_RANGES.items()]
+    # (name, area range, occlusion range): the OVIS API pairs every area range with occlusion
+    # "all" and every occlusion range with area "all" (the summaries it reads).
+    all_occ = OCCLUSION_ALL if ovis else None
+    ranges = [(name, rng, all_occ) for name, rng in AREA_RANGES.items()]
     if ovis:
-        ranges += [(name, rng, lambda t: t.occlusion if t.occlusion is not None else -1.0, None)
-                   for name, rng in OCCLUSION_RANGES.items()]
+        ranges += [(name, AREA_RANGES["all"], rng) for name, rng in OCCLUSION_RANGES.items()]
     by_key_gt: dict[tuple[int, int], list[Track]] = {}
     by_key_dt: dict[tuple[int, int], list[Track]] = {}
     for g in gts:
@@ -276,8 +330,8 @@ def evaluate_instance(
             d = _sorted_dets(by_key_dt.get((vid, cat), []))[: MAX_DETS[-1]]
             ious = np.array([[video_iou(x.segmentations, y.segmentations) for y in g] for x in d])
             per_video.append((g, d, ious if (g and d) else np.zeros(0)))
-        for a, (_, rng, gt_value, dt_value) in enumerate(ranges):
-            evals = [evaluate_video(g, d, ious, rng, MAX_DETS[-1], gt_value, dt_value)
+        for a, (_, area_rng, occ_rng) in enumerate(ranges):
+            evals = [evaluate_video(g, d, ious, area_rng, MAX_DETS[-1], occ_rng)
                      for g, d, ious in per_video]
             precision[:, :, k, a, :], recall[:, k, a, :] = accumulate(evals)
 
@@ -296,6 +350,6 @@ def evaluate_instance(
               "AR1": ar(1), "AR10": ar(10), "AR100": ar(100),
               "ARs": ar(100, "small"), "ARm": ar(100, "medium"), "ARl": ar(100, "large")}
     if ovis:
-        for name in OCCLUSION_RANGES:
-            report[f"AP_{name}"] = ap(name)
+        report.update({f"AP_{name}": ap(name) for name in OCCLUSION_RANGES})
+        report.update({f"AR_{name}": ar(100, name) for name in OCCLUSION_RANGES})
     return report
