@@ -24,11 +24,14 @@ with ``prune=False`` keeps everything, and the tests check both give identical o
 
 Per object the computation is SAM 2's: the initial mask goes through ``track_step`` with
 ``mask_inputs`` (``use_mask_input_as_output_without_sam``: the mask is the frame-0 output),
-its memory is encoded from the low-res output as ``propagate_in_video_preflight`` does, and
-later frames are tracked with memory. Objects are processed in chunks of ``object_batch``
-(a batch dimension; equal to SAM 2's one-object-at-a-time loop up to float rounding); each
-chunk has its own memory bank. Memories are stored in float32 by default (the upstream predictor stores
-them in bfloat16; pass ``memory_dtype=torch.bfloat16`` to reproduce that).
+its memory is encoded from the low-res output *after* hole filling as
+``propagate_in_video_preflight`` does (the predictor fills holes in every frame's stored
+output, and only the conditioning frame's memory is encoded from that stored output; later
+frames' memories come from ``track_step``, before filling), and later frames are tracked with
+memory. Objects are processed in chunks of ``object_batch`` (a batch dimension; equal to SAM
+2's one-object-at-a-time loop up to float rounding); each chunk has its own memory bank.
+Memories are stored in float32 by default (the upstream predictor stores them in bfloat16;
+pass ``memory_dtype=torch.bfloat16`` to reproduce that).
 """
 
 from __future__ import annotations
@@ -145,10 +148,17 @@ class SAM2StreamTracker:
             "obj_ptr": out["obj_ptr"],
         }
 
-    def _finish(self, frame_index: int, logits: list[torch.Tensor], scores: list[torch.Tensor]) -> TrackerOutput:
-        low = torch.cat(logits, 0).float()
+    def _fill(self, logits: torch.Tensor) -> torch.Tensor:
+        """SAM 2's ``fill_holes_in_mask_scores`` (exact CPU labelling); no-op when disabled."""
         if self.fill_hole_area > 0:
-            low, _ = fill_holes(low, self.fill_hole_area)
+            logits, _ = fill_holes(logits, self.fill_hole_area)
+        return logits
+
+    def _finish(self, frame_index: int, logits: list[torch.Tensor], scores: list[torch.Tensor],
+                filled: bool = False) -> TrackerOutput:
+        low = torch.cat(logits, 0).float()
+        if not filled:
+            low = self._fill(low)
         return TrackerOutput(frame_index, low, torch.cat(scores, 0).float().reshape(-1))
 
     # ------------------------------------------------------------------ frames
@@ -174,8 +184,13 @@ class SAM2StreamTracker:
                 current_vision_pos_embeds=pos, feat_sizes=sizes, point_inputs=None,
                 mask_inputs=m[sl], output_dict=bank.output_dict, num_frames=self._num_frames(0),
                 run_mem_encoder=False)
-            # memory of the conditioning frame from the low-res output, as
-            # propagate_in_video_preflight does (is_mask_from_pts=True: binarised)
+            # memory of the conditioning frame from the *hole-filled* low-res output, as
+            # upstream: add_new_mask -> _run_single_frame_inference stores
+            # fill_holes_in_mask_scores(pred_masks) as the frame's "pred_masks" (also its
+            # frame-0 output), and propagate_in_video_preflight encodes that one
+            # (is_mask_from_pts=True: binarised at 0, so a filled hole, 0.1, is foreground).
+            # The object pointer and score stay those of the unfilled mask input (track_step).
+            out["pred_masks"] = self._fill(out["pred_masks"].float())
             high = F.interpolate(out["pred_masks"], size=(S, S), mode="bilinear", align_corners=False)
             out["maskmem_features"], out["maskmem_pos_enc"] = model._encode_new_memory(
                 current_vision_feats=feats, feat_sizes=sizes, pred_masks_high_res=high,
@@ -184,7 +199,7 @@ class SAM2StreamTracker:
             self.banks.append(bank)
             logits.append(out["pred_masks"])
             scores.append(out["object_score_logits"])
-        return self._finish(0, logits, scores)
+        return self._finish(0, logits, scores, filled=True)
 
     @torch.inference_mode()
     def step(self, image: torch.Tensor, prune: bool = True) -> TrackerOutput:

@@ -5,7 +5,9 @@ import warnings
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
+from scipy import ndimage
 
 from entitysam.baselines.overlap import upsample_logits
 from entitysam.baselines.tracker import SAM2StreamTracker
@@ -52,6 +54,81 @@ def test_matches_upstream_video_predictor(sam2_test_model, tmp_path):
     # not vacuous: objects are present on later frames and their masks vary
     assert all((o.object_score_logits > 0).all() for o in outs[1:])
     assert upstream[2].std() > 0.01 and not torch.allclose(upstream[2], upstream[1], atol=1e-2)
+
+
+def _cpu_connected_components(mask):
+    """Exact CPU stand-in for ``sam2._C.get_connected_componnets`` (CUDA-only): 8-connected
+    labels of the nonzero pixels of (N, 1, H, W) masks, and each pixel's component area."""
+    m = mask.to(torch.uint8).cpu().numpy()
+    labels = np.zeros(m.shape, np.int32)
+    counts = np.zeros(m.shape, np.int32)
+    for i in range(m.shape[0]):
+        lab, n = ndimage.label(m[i, 0], structure=np.ones((3, 3), bool))
+        areas = np.bincount(lab.ravel(), minlength=n + 1)
+        areas[0] = 0
+        labels[i, 0], counts[i, 0] = lab, areas[lab]
+    return torch.from_numpy(labels).to(mask.device), torch.from_numpy(counts).to(mask.device)
+
+
+def _holed_masks(s=128):
+    """Masks at the model resolution with background patches that survive the 4x low-res
+    downsampling (4 px = 1 low-res px): in A a 1x2 and a 2x3 hole (filled: <= 8 low-res px)
+    and a 3x3 one (9 px: kept); in B a 1-px notch touching the image border (filled too:
+    SAM 2 has no enclosure test); C is the rest."""
+    a = np.zeros((s, s), bool)
+    a[16:96, 16:96] = True
+    a[32:36, 32:40] = False  # 1x2 low-res px
+    a[48:56, 60:72] = False  # 2x3
+    a[68:80, 28:40] = False  # 3x3
+    b = np.zeros((s, s), bool)
+    b[104:, 64:] = True
+    b[112:116, 124:] = False  # background speck on the right border
+    return np.stack([a, b, ~(a | b)])
+
+
+def test_matches_upstream_with_hole_filling(sam2_test_model, tmp_path, monkeypatch):
+    """Hole filling on both sides (fill_hole_area 8, the sam2.1 configs' value): upstream
+    fills the conditioning frame's low-res output (_run_single_frame_inference) and encodes
+    its memory from the filled mask (propagate_in_video_preflight); so must we, or a small
+    background patch of an initial mask shifts every later frame."""
+    import sam2.utils.misc
+
+    model = sam2_test_model
+    s, n = model.image_size, 6
+    monkeypatch.setattr(sam2.utils.misc, "get_connected_components", _cpu_connected_components)
+    monkeypatch.setattr(model, "fill_hole_area", 8)
+    frames, masks = _frames(n, s, s, seed=1), _holed_masks(s)
+    for t, im in enumerate(frames):
+        im.save(tmp_path / f"{t:05d}.jpg", quality=95)
+    decoded = [Image.open(tmp_path / f"{t:05d}.jpg").convert("RGB") for t in range(n)]
+
+    # the holes exist in the low-res mask SAM 2 outputs on frame 0 (areas in low-res px)
+    low_in = F.interpolate(torch.from_numpy(masks)[:, None].float() * 20 - 10, size=(s // 4, s // 4),
+                           mode="bilinear", align_corners=False, antialias=True)
+    holes = [sorted(np.bincount(ndimage.label(low_in[k, 0].numpy() <= 0, np.ones((3, 3)))[0].ravel())[1:])[:-1]
+             for k in range(2)]
+    assert holes == [[2, 6, 9], [1]]
+
+    state = model.init_state(str(tmp_path))
+    for k, m in enumerate(masks):
+        model.add_new_mask(state, 0, k + 1, m)
+    upstream = {t: v.clone() for t, _, v in model.propagate_in_video(state)}
+    per_obj = state["output_dict_per_obj"]
+    up_low = [torch.cat([per_obj[k]["cond_frame_outputs" if t == 0 else "non_cond_frame_outputs"][t]["pred_masks"]
+                         for k in range(3)]) for t in range(n)]
+    # upstream really filled (the CPU labelling ran): 2 + 6 px in A, the border speck in B
+    assert [int((up_low[0][k] == 0.1).sum()) for k in range(3)] == [8, 1, 0]
+
+    tracker = SAM2StreamTracker(model, num_frames=n, fill_hole_area=8, object_batch=3,
+                                memory_dtype=torch.bfloat16)
+    outs = [tracker.start(preprocess(decoded[0], s), torch.from_numpy(masks))]
+    outs += [tracker.step(preprocess(im, s)) for im in decoded[1:]]
+    assert torch.equal(outs[0].logits, up_low[0])
+    for t, out in enumerate(outs):
+        torch.testing.assert_close(out.logits, up_low[t], rtol=0, atol=1e-5, msg=lambda m: f"frame {t}: {m}")
+        torch.testing.assert_close(upsample_logits(out.logits, (s, s)), upstream[t][:, 0], rtol=0, atol=1e-5)
+    assert all((o.object_score_logits > 0).all() for o in outs[1:])
+    assert all(u.std() > 0.01 for u in up_low[1:])
 
 
 def _run(model, frames, masks, prune=True, memory_window=None, pointer_window=None):
