@@ -13,6 +13,10 @@ def scene(tmp_path):
 
 @pytest.fixture
 def chat_server():
-    """A scripted chat-completions server on 127.0.0.1; ``.url`` ends in /v1."""
+    """A scripted chat-completions server on 127.0.0.1; ``.url`` ends in /v1.
+
+    Skips the test when the optional extra [openai] is not installed: every user of this
+    server drives the SDK-based chat backend."""
+    pytest.importorskip("openai", reason="optional extra [openai] not installed")
     with running_chat_server() as server:
         yield server

@@ -1,5 +1,8 @@
-"""The OpenAI-compatible chat backend against a scripted server on 127.0.0.1."""
+"""The OpenAI-compatible chat backend (built on the openai SDK) against a scripted server on
+127.0.0.1. Tests that send requests skip when the optional extra [openai] is not installed
+(the chat_server fixture, conftest.py); the missing-SDK error is tested either way."""
 
+import sys
 import time
 
 import pytest
@@ -19,7 +22,6 @@ def crops():
 
 def backend(server, tmp_path=None, **kw):
     server.expect_names = VOCAB.prompts
-    kw.setdefault("backoff", 0.01)
     cfg = ChatConfig(base_url=server.url, model="fake-vlm", api_key="sk-test",
                      cache_dir=tmp_path / "cache" if tmp_path else None, **kw)
     return ChatBackend(cfg)
@@ -65,22 +67,25 @@ def test_malformed_text_is_none_and_malformed_json_is_an_error(chat_server):
 
 
 def test_retries_on_429_and_500_then_succeeds(chat_server):
-    chat_server.script.extend([("status", 429), ("status", 500), ("status", 503)])
+    # a 429 with Retry-After, a 500 without (the SDK's own backoff), a 503 with a short one
+    chat_server.script.extend([("status", 429, 0.2), ("status", 500), ("status", 503, 0.01)])
     b = backend(chat_server, retries=3)
+    start = time.monotonic()
     assert names(b.classify(crops()[:1], VOCAB)) == ["person"]
-    assert b.requests_sent == 4
+    assert time.monotonic() - start >= 0.2
+    assert b.requests_sent == 4 and len(chat_server.requests) == 4
 
 
 def test_retry_after_is_honoured(chat_server):
     chat_server.script.append(("status", 429, 0.3))
-    b = backend(chat_server, retries=1, backoff=0.0)
+    b = backend(chat_server, retries=1)
     start = time.monotonic()
     assert names(b.classify(crops()[:1], VOCAB)) == ["person"]
     assert time.monotonic() - start >= 0.3
 
 
 def test_clear_error_after_the_last_retry(chat_server):
-    chat_server.default = ("status", 500)
+    chat_server.default = ("status", 500, 0.01)  # short Retry-After: a fast test
     b = backend(chat_server, retries=2)
     with pytest.raises(ChatError) as info:
         b.classify(crops()[:1], VOCAB)
@@ -105,7 +110,7 @@ def test_client_errors_fail_at_once_with_a_hint(chat_server):
     with pytest.raises(ChatError, match="HTTP 401.*OPENAI_API_KEY"):
         b.classify(crops()[:1], VOCAB)
     assert b.requests_sent == 1
-    wrong = ChatBackend(ChatConfig(base_url=chat_server.url + "/wrong", retries=5, backoff=0.01))
+    wrong = ChatBackend(ChatConfig(base_url=chat_server.url + "/wrong", retries=5))
     with pytest.raises(ChatError, match="HTTP 404.*--base-url"):
         wrong.classify(crops()[:1], VOCAB)
 
@@ -113,10 +118,11 @@ def test_client_errors_fail_at_once_with_a_hint(chat_server):
 def test_unreachable_server_fails_clearly():
     import socket
 
+    pytest.importorskip("openai", reason="optional extra [openai] not installed")
     with socket.socket() as s:  # a port that nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    b = ChatBackend(ChatConfig(base_url=f"http://127.0.0.1:{port}/v1", retries=1, backoff=0.01))
+    b = ChatBackend(ChatConfig(base_url=f"http://127.0.0.1:{port}/v1", retries=1))
     with pytest.raises(ChatError, match="failed after 2 attempts.*cannot connect"):
         b.classify(crops()[:1], VOCAB)
 
@@ -156,6 +162,43 @@ def test_concurrency_and_rate_limit(chat_server):
     start = time.monotonic()
     limited.classify(many[:4], VOCAB)
     assert time.monotonic() - start >= 0.3
+
+
+def test_no_api_key_sends_no_authorization_header(chat_server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")  # read by from_env only, never by the SDK
+    b = ChatBackend(ChatConfig(base_url=chat_server.url, model="fake-vlm"))
+    chat_server.expect_names = VOCAB.prompts
+    assert names(b.classify(crops()[:1], VOCAB)) == ["person"]
+    assert chat_server.auth == [None]
+
+
+def test_settings_reach_the_sdk_client(chat_server):
+    b = backend(chat_server, retries=3, timeout=7.5)
+    assert b.client.max_retries == 3 and b.client.timeout == 7.5
+    assert str(b.client.base_url).rstrip("/") == chat_server.url
+
+
+def test_invalid_retries_or_timeout_are_user_errors():
+    from entitysam.errors import EntitySAMError
+
+    for kw in ({"retries": -1}, {"timeout": 0.0}):
+        with pytest.raises(EntitySAMError, match="retries >= 0 and timeout > 0"):
+            ChatBackend(ChatConfig(**kw))
+
+
+def test_missing_sdk_is_a_one_line_error(monkeypatch, tmp_path, capsys):
+    from entitysam.cli import main
+    from entitysam.errors import EntitySAMError
+
+    monkeypatch.setitem(sys.modules, "openai", None)  # import openai -> ImportError
+    with pytest.raises(EntitySAMError) as info:
+        ChatBackend(ChatConfig())
+    message = str(info.value)
+    assert "pip install 'entitysam[openai]'" in message and "\n" not in message
+    assert main(["classify", str(tmp_path / "seg"), "--frames", str(tmp_path / "f"), "--vocab", "a,b",
+                 "--backend", "openai", "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "entitysam[openai]" in err[0]
 
 
 def test_config_from_environment():

@@ -4,7 +4,8 @@
 name       what                                                   module
 =========  =====================================================  ==================
 openai     chat completions with image input (hosted API, vLLM,   :mod:`.openai`
-           Ollama, llama.cpp server, ...), cached on disk
+           Ollama, llama.cpp server, ...) through the openai SDK
+           (optional extra ``[openai]``), cached on disk
 clip       a local open_clip model (optional extra ``[clip]``)    :mod:`.clip`
 =========  =====================================================  ==================
 """

@@ -80,10 +80,13 @@ class ClipBackend(Backend):
     def from_pretrained(cls, model_name: str = "ViT-B-32", pretrained: str | None = None,
                         device: str | None = None, **kwargs) -> "ClipBackend":
         """Build with ``open_clip.create_model_and_transforms`` (``pretrained=None``: random weights)."""
+        from entitysam.inference.precision import resolve_device
+
         open_clip = import_open_clip()
+        device = str(resolve_device(device or "cpu"))  # one-line error for 'gpu', missing CUDA, ...
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
-                model_name, pretrained=pretrained, device=device or "cpu")
+                model_name, pretrained=pretrained, device=device)
         except RuntimeError as exc:  # open_clip reports unknown models / weights this way
             raise EntitySAMError(f"cannot build CLIP model {model_name!r} "
                                  f"(pretrained={pretrained!r}): {exc}") from None

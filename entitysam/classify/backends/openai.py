@@ -1,4 +1,5 @@
-"""OpenAI-compatible chat completions with image input (hosted API or a local server).
+"""OpenAI-compatible chat completions with image input (hosted API or a local server), sent
+through the official ``openai`` SDK (optional extra: ``pip install 'entitysam[openai]'``).
 
 Any server that speaks ``POST {base_url}/chat/completions`` with ``image_url`` content parts
 works: the OpenAI API, vLLM (``vllm serve``), Ollama (``http://localhost:11434/v1``), the
@@ -6,13 +7,15 @@ llama.cpp server, LM Studio, ... One request per crop: the prompt lists the cand
 names, the crop travels as a base64 ``data:`` URL, the answer is mapped to one candidate or
 none by :func:`entitysam.classify.answers.parse_answer`.
 
-Requests run ``concurrency`` at a time, at most ``rpm`` per minute (all attempts count).
-HTTP 408/409/429/5xx, timeouts and dropped connections are retried ``retries`` times with
-exponential backoff (``backoff`` x 2^attempt seconds, at least the server's ``Retry-After``,
-at most ``max_backoff``); then, or at once for other errors (401, 404, a non-JSON body),
-a :class:`ChatError` with the URL and the last error. Answers are cached on disk
-(:class:`AnswerCache`) under a key of model + prompt + crop bytes, so a re-run sends
-nothing already answered, also after an interrupted run.
+HTTP is the SDK's job: ``timeout`` is its per-request timeout and ``retries`` its
+``max_retries``, so HTTP 408/409/429/5xx, timeouts and dropped connections are retried with
+the SDK's exponential backoff (0.5 s doubling up to 8 s, with jitter), or after the server's
+``Retry-After`` when it sends one; then, or at once for other errors (401, 404, a non-JSON
+body), a :class:`ChatError` with the URL and the last error. The project's own parts stay
+here: the prompt, ``concurrency`` requests in flight, at most ``rpm`` per minute (every
+attempt counts, retries included), the answer parser, and the answer cache on disk
+(:class:`AnswerCache`) under a key of model + prompt + crop bytes, so a re-run sends nothing
+already answered, also after an interrupted run.
 
 Example::
 
@@ -24,15 +27,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
 import io
 import json
 import os
-import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +47,8 @@ from entitysam.errors import EntitySAMError
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o"
-RETRY_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+RETRY_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))  # what the SDK retries
+_NO_KEY = "entitysam-no-api-key"  # the SDK insists on a key; this one is never sent
 
 SYSTEM_PROMPT = ("You label objects in images. You answer with exactly one category name "
                  "copied from the list you are given, or with none.")
@@ -58,25 +58,29 @@ class ChatError(EntitySAMError):
     """A chat request failed for good (after the retries, or at once for a client error)."""
 
 
-class _Retryable(Exception):
-    """A failure worth retrying; ``retry_after`` in seconds when the server asked for it."""
-
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
+def import_openai():
+    """The ``openai`` SDK, or a one-line error naming the extra to install."""
+    try:
+        import openai
+    except ImportError:
+        raise EntitySAMError("the openai backend needs the openai package: "
+                             "pip install 'entitysam[openai]' (or pip install openai)") from None
+    return openai
 
 
 @dataclass
 class ChatConfig:
-    """Connection and request settings. ``retries`` counts the attempts after the first."""
+    """Connection and request settings. ``retries`` counts the attempts after the first
+    (the SDK's ``max_retries``); ``timeout`` is in seconds per attempt.
+
+    The SDK sets the backoff between retries (the ``backoff`` / ``max_backoff`` settings of
+    the earlier hand-written client are gone)."""
 
     base_url: str = DEFAULT_BASE_URL
     model: str = DEFAULT_MODEL
     api_key: str | None = None
     timeout: float = 60.0
     retries: int = 5
-    backoff: float = 1.0
-    max_backoff: float = 30.0
     concurrency: int = 4
     rpm: float | None = None
     max_tokens: int = 64
@@ -177,12 +181,22 @@ class ChatBackend(Backend):
 
     def __init__(self, config: ChatConfig, crop: CropConfig | None = None):
         super().__init__(crop)
+        if config.retries < 0 or not config.timeout > 0:
+            raise EntitySAMError(f"the openai backend needs retries >= 0 and timeout > 0, got "
+                                 f"{config.retries} and {config.timeout:g}")
+        self.sdk = import_openai()
         self.config = config
         self.url = config.base_url.rstrip("/") + "/chat/completions"
         self.cache = AnswerCache(config.cache_dir) if config.cache_dir else None
         self.limiter = RateLimiter(config.rpm)
         self.requests_sent = 0  # HTTP attempts made (retries included); for reports and tests
         self._count_lock = threading.Lock()
+        self._attempts = threading.local()  # attempts of the request in flight on this thread
+        # the SDK's own HTTP client with a hook that runs before every attempt (retries too)
+        http_client = self.sdk.DefaultHttpxClient(event_hooks={"request": [self._before_attempt]})
+        self.client = self.sdk.OpenAI(base_url=config.base_url, api_key=config.api_key or _NO_KEY,
+                                      timeout=config.timeout, max_retries=config.retries,
+                                      http_client=http_client)
 
     # ------------------------------------------------------------------ public
     def classify(self, crops: Sequence[Image.Image], vocab: Vocabulary) -> list[Label]:
@@ -239,48 +253,47 @@ class ChatBackend(Backend):
             self.cache.put(key, answer, self.config.model)
         return answer
 
-    def ask(self, payload: dict) -> str:
-        """Send one request with retries; the answer text (see the module docstring)."""
-        cfg = self.config
-        last: _Retryable | None = None
-        for attempt in range(cfg.retries + 1):
-            if attempt:
-                delay = min(cfg.max_backoff, cfg.backoff * 2 ** (attempt - 1))
-                if last is not None and last.retry_after is not None:
-                    delay = min(cfg.max_backoff, max(delay, last.retry_after))
-                time.sleep(delay)
-            self.limiter.wait()
-            try:
-                return extract_text(self._send(payload), self.url)
-            except _Retryable as exc:
-                last = exc
-        raise ChatError(f"{self.url}: request failed after {cfg.retries + 1} attempts; last error: {last}")
-
-    def _send(self, payload: dict) -> dict:
+    def _before_attempt(self, request) -> None:
+        """The HTTP client's request hook: on the calling thread, before every attempt."""
+        self.limiter.wait()
         with self._count_lock:
             self.requests_sent += 1
-        headers = {"Content-Type": "application/json"}
-        if self.config.api_key:
-            headers["Authorization"] = f"Bearer {self.config.api_key}"
-        req = urllib.request.Request(self.url, data=json.dumps(payload).encode("utf-8"),
-                                     headers=headers, method="POST")
+        self._attempts.n = getattr(self._attempts, "n", 0) + 1
+        if not self.config.api_key:  # no key: send no Authorization header (local servers)
+            request.headers.pop("Authorization", None)
+
+    def ask(self, payload: dict) -> str:
+        """Send one request (the SDK retries); the answer text (see the module docstring)."""
+        sdk = self.sdk
+        rest = {k: v for k, v in payload.items() if k not in ("model", "messages")}
+        self._attempts.n = 0
         try:
-            with urllib.request.urlopen(req, timeout=self.config.timeout) as resp:
-                body = resp.read()
-        except urllib.error.HTTPError as exc:
-            raise _http_error(exc, self.url) from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, (socket.timeout, TimeoutError)):
-                raise _Retryable(f"timed out after {self.config.timeout:g} s") from None
-            raise _Retryable(f"cannot connect ({exc.reason})") from None
-        except (socket.timeout, TimeoutError):
-            raise _Retryable(f"timed out after {self.config.timeout:g} s") from None
-        except (http.client.HTTPException, ConnectionError) as exc:
-            raise _Retryable(f"connection dropped ({type(exc).__name__}: {exc})") from None
+            raw = self.client.chat.completions.with_raw_response.create(
+                model=payload["model"], messages=payload["messages"], extra_body=rest)
+            body = raw.http_response.content
+        except sdk.APIStatusError as exc:
+            message = _status_message(exc)
+            if exc.status_code in RETRY_STATUS:
+                raise self._gave_up(message) from None
+            hint = {401: " (check OPENAI_API_KEY / --api-key)", 403: " (check OPENAI_API_KEY / --api-key)",
+                    404: " (check --base-url, which usually ends in /v1, and --model)"}.get(exc.status_code, "")
+            raise ChatError(f"{self.url}: {message}{hint}") from None
+        except sdk.APITimeoutError:
+            raise self._gave_up(f"timed out after {self.config.timeout:g} s") from None
+        except sdk.APIConnectionError as exc:
+            cause = exc.__cause__ or exc
+            raise self._gave_up(f"cannot connect or connection dropped ({cause})") from None
+        except sdk.OpenAIError as exc:
+            raise ChatError(f"{self.url}: {exc}") from None
         try:
-            return json.loads(body)
+            response = json.loads(body)
         except ValueError:
             raise ChatError(f"{self.url}: the response is not JSON: {_snippet(body)}") from None
+        return extract_text(response, self.url)
+
+    def _gave_up(self, last: str) -> ChatError:
+        n = getattr(self._attempts, "n", 0)
+        return ChatError(f"{self.url}: request failed after {n} attempt{'s' * (n != 1)}; last error: {last}")
 
     @staticmethod
     def _label(answer: str, vocab: Vocabulary) -> Label:
@@ -288,25 +301,15 @@ class ChatBackend(Backend):
         return Label(category, 1.0 if category is not None else 0.0, answer)
 
 
-def _http_error(exc: urllib.error.HTTPError, url: str) -> Exception:
-    """A retryable error for 408/409/429/5xx, else a ChatError with a hint."""
+def _status_message(exc) -> str:
+    """``HTTP <code> <reason>: <body>`` of an SDK status error."""
+    response = exc.response
     try:
-        body = _snippet(exc.read())
-    except OSError:
+        body = _snippet(response.content)
+    except Exception:  # a body that cannot be read (stream closed): the code says enough
         body = ""
-    message = f"HTTP {exc.code} {exc.reason}" + (f": {body}" if body else "")
-    if exc.code in RETRY_STATUS:
-        return _Retryable(message, _retry_after(exc.headers.get("Retry-After") if exc.headers else None))
-    hint = {401: " (check OPENAI_API_KEY / --api-key)", 403: " (check OPENAI_API_KEY / --api-key)",
-            404: " (check --base-url, which usually ends in /v1, and --model)"}.get(exc.code, "")
-    return ChatError(f"{url}: {message}{hint}")
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:  # an HTTP date: not worth parsing, the backoff applies
-        return None
+    reason = getattr(response, "reason_phrase", "") or ""
+    return f"HTTP {exc.status_code}{' ' + reason if reason else ''}" + (f": {body}" if body else "")
 
 
 def _snippet(body: bytes, limit: int = 200) -> str:
