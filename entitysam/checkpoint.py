@@ -61,37 +61,75 @@ def _is_unused(name: str) -> bool:
     return name.startswith(UNUSED_PREFIXES)
 
 
+def _sniff(path: Path) -> str | None:
+    """Why ``path`` cannot be a PyTorch checkpoint, judged from its first bytes; None if it may be one.
+
+    ``torch.save`` writes a zip archive (``PK``) since PyTorch 1.6, and a pickle (protocol 2+,
+    first byte 0x80) before; anything else (text, an HTML error page, an empty file) is not a
+    checkpoint, whatever ``torch.load`` would say about it.
+    """
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if not head:
+        return "is empty (0 bytes), not a PyTorch checkpoint; an interrupted download?"
+    if head.startswith(b"PK"):
+        if not zipfile.is_zipfile(path):
+            return ("is a truncated or corrupt PyTorch checkpoint (its zip archive has no end); "
+                    "an interrupted download? fetch it again")
+        return None
+    if head[0] == 0x80:
+        return None
+    text = head.lstrip()
+    if text[:1] == b"<":
+        kind = "an HTML/XML page (a failed download saves the server's error page)"
+    elif all(32 <= c < 127 or c in (9, 10, 13) for c in head):
+        kind = "a text file"
+    else:
+        kind = "some other kind of file"
+    return f"is not a PyTorch checkpoint: it starts with {head[:12]!r}, {kind}"
+
+
 def read_state_dict(path: str | os.PathLike, trust: bool = False) -> dict[str, torch.Tensor]:
     """Read a checkpoint file and return its state dict (``"model"`` entry or bare dict).
 
     Raises:
-        CheckpointError: missing/truncated/corrupt file, a file that needs arbitrary code to
-            unpickle (unless ``trust``), or a file holding no state dict.
+        CheckpointError (one line): missing file; a file that is not a PyTorch checkpoint
+            (empty, text, HTML); a truncated or corrupt one; one that needs arbitrary code to
+            unpickle (unless ``trust``); one holding no state dict.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    problem = _sniff(path)
+    if problem:
+        raise CheckpointError(f"{path} {problem}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "weights only load failed" not in str(exc).lower():  # broken pickle, not a refused one
+            raise CheckpointError(f"{path} is a corrupt PyTorch checkpoint ({_first_line(exc)})") from None
         if not trust:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(
-                f"refusing to load {path}: it needs arbitrary unpickling, which can run code "
-                f"({first[:160]}); pass --trust-checkpoint (trust=True) only if you trust its source"
+                f"refusing to load {path}: it holds Python objects besides tensors and needs arbitrary "
+                f"unpickling, which can run code; pass --trust-checkpoint (trust=True) only if you trust its source"
             ) from None
         try:
             obj = torch.load(path, map_location="cpu", weights_only=False)
         except Exception as exc2:  # noqa: BLE001 - any failure here is a bad file
-            raise CheckpointError(f"cannot read checkpoint {path}: {type(exc2).__name__}: {exc2}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot read checkpoint {path} (truncated or corrupt?): {msg[:200]}") from None
+            raise CheckpointError(f"{path} cannot be unpickled even when trusted ({_first_line(exc2)})") from None
+    except Exception as exc:  # noqa: BLE001 - truncated/corrupt archives raise many types
+        raise CheckpointError(f"{path} is a truncated or corrupt PyTorch checkpoint ({_first_line(exc)})") from None
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
         obj = obj["model"]
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{path} holds no state dict (expected a dict of tensors or a dict with a 'model' entry)")
     return obj
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first[:160]}" if first else type(exc).__name__
 
 
 @dataclass
@@ -217,12 +255,7 @@ def resolve_checkpoint(model_name: str) -> Path:
         raise EntitySAMError(
             f"no released checkpoint for model {model_name!r} (released: {', '.join(HF_FILES)}); pass --checkpoint PATH"
         )
-    try:
-        from huggingface_hub import hf_hub_download
+    from entitysam.hub import hub_download
 
-        return Path(hf_hub_download(repo_id=HF_REPO, filename=HF_FILES[model_name]))
-    except Exception as exc:  # noqa: BLE001 - offline, missing repo, auth: all one message
-        raise EntitySAMError(
-            f"could not fetch the official {model_name} checkpoint from Hugging Face ({HF_REPO}/{HF_FILES[model_name]}): "
-            f"{type(exc).__name__}; if you are offline, download model_0009999.pth elsewhere and pass --checkpoint PATH"
-        ) from None
+    return hub_download(HF_REPO, HF_FILES[model_name],
+                        "if you are offline, download model_0009999.pth elsewhere and pass --checkpoint PATH")

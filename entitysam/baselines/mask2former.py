@@ -10,6 +10,7 @@ segment of the first frame (things and stuff, no class fusion) becomes one objec
 from __future__ import annotations
 
 import importlib.util
+import os
 
 import numpy as np
 import torch
@@ -55,6 +56,13 @@ class Mask2FormerSegmenter:
         from transformers import AutoImageProcessor, Mask2FormerForUniversalSegmentation
 
         repo = MASK2FORMER_MODELS.get(name, name)
+        if not os.path.isdir(repo):
+            from entitysam.hub import cached_file, reachable
+
+            reason = None if cached_file(repo, "config.json") else reachable()
+            if reason:  # fail in seconds, not after the hub client's retries
+                raise EntitySAMError(f"cannot fetch Mask2Former {repo!r} from Hugging Face ({reason}); "
+                                     f"offline, pass a local folder or --init-masks files")
         try:
             processor = AutoImageProcessor.from_pretrained(repo)
             model = Mask2FormerForUniversalSegmentation.from_pretrained(repo)

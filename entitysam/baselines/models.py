@@ -96,29 +96,20 @@ def resolve_sam2_checkpoint(variant: SAM2Variant) -> Path:
     """Released checkpoint of ``variant``, downloaded once into the Hugging Face cache."""
     if variant.hf_repo is None:
         raise EntitySAMError(f"model {variant.name!r} has no released checkpoint; pass --checkpoint PATH")
-    try:
-        from huggingface_hub import hf_hub_download
+    from entitysam.hub import hub_download
 
-        return Path(hf_hub_download(repo_id=variant.hf_repo, filename=variant.filename))
-    except Exception as exc:  # noqa: BLE001 - offline, missing repo, auth: all one message
-        raise EntitySAMError(
-            f"could not fetch the SAM 2.1 checkpoint {variant.hf_repo}/{variant.filename} from "
-            f"Hugging Face ({type(exc).__name__}); if you are offline, download {variant.filename} "
-            f"elsewhere and pass --checkpoint PATH") from None
+    return hub_download(variant.hf_repo, variant.filename,
+                        f"if you are offline, download {variant.filename} elsewhere and pass --checkpoint PATH")
 
 
 def load_sam2_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
     """Strictly load a SAM 2.1 checkpoint (``{"model": state_dict}``, ``weights_only=True``)."""
+    from entitysam.checkpoint import read_state_dict
+
     path = Path(path)
     if not path.is_file():
         raise EntitySAMError(f"{path}: checkpoint file not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - corrupt file or a pickle needing arbitrary code
-        raise CheckpointError(f"{path}: cannot read the SAM 2.1 checkpoint ({type(exc).__name__})") from None
-    sd = obj.get("model") if isinstance(obj, dict) else None
-    if not isinstance(sd, dict):
-        raise CheckpointError(f"{path}: expected a SAM 2.1 checkpoint {{'model': state_dict}}")
+    sd = read_state_dict(path)  # one-line CheckpointError for text / truncated / unsafe files
     result = model.load_state_dict(sd, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(

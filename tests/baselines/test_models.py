@@ -59,9 +59,12 @@ def test_checkpoint_round_trip_and_strict_mismatch(sam2_test_model, tmp_path):
     torch.save({"model": bad}, tmp_path / "bad.pt")
     with pytest.raises(CheckpointError, match=r"1 missing keys .*no_mem_embed.*1 unexpected keys .*extra.weight"):
         build_sam2_model("sam2.1-test", checkpoint=tmp_path / "bad.pt", device="cpu")
-    torch.save(sd, tmp_path / "flat.pt")
-    with pytest.raises(CheckpointError, match="expected a SAM 2.1 checkpoint"):
-        build_sam2_model("sam2.1-test", checkpoint=tmp_path / "flat.pt", device="cpu")
+    torch.save(sd, tmp_path / "flat.pt")  # a bare state dict loads too
+    loaded = build_sam2_model("sam2.1-test", checkpoint=tmp_path / "flat.pt", device="cpu")
+    assert torch.equal(loaded.no_mem_embed, sd["no_mem_embed"])
+    (tmp_path / "page.pt").write_text("<html>rate limited</html>")
+    with pytest.raises(CheckpointError, match="page.pt is not a PyTorch checkpoint"):
+        build_sam2_model("sam2.1-test", checkpoint=tmp_path / "page.pt", device="cpu")
     with pytest.raises(EntitySAMError, match="checkpoint file not found"):
         build_sam2_model("sam2.1-test", checkpoint=tmp_path / "missing.pt", device="cpu")
 

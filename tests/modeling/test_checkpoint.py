@@ -105,6 +105,58 @@ def test_truncated_file_is_a_clear_error(tmp_path):
         read_state_dict(tmp_path / "nope.pth")
 
 
+def _not_checkpoints(tmp_path):
+    good = tmp_path / "good.pth"
+    save_checkpoint(build_entitysam("tiny"), good)
+    data = good.read_bytes()
+    legacy = tmp_path / "legacy.pth"
+    torch.save(build_entitysam("tiny").state_dict(), legacy, _use_new_zipfile_serialization=False)
+    cases = {
+        "text.pth": (b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\n", "not a PyTorch checkpoint.*a text file"),
+        "page.pth": (b"<!DOCTYPE html><html><body>404</body></html>", "not a PyTorch checkpoint.*HTML"),
+        "empty.pth": (b"", "is empty"),
+        "half.pth": (data[: len(data) // 2], "truncated or corrupt"),
+        "tail.pth": (data[: len(data) - 100], "truncated or corrupt"),
+        "legacy_half.pth": (legacy.read_bytes()[: legacy.stat().st_size // 2], "truncated or corrupt"),
+        "noise.pth": (bytes(range(7, 200)), "not a PyTorch checkpoint"),
+    }
+    for name, (content, _) in cases.items():
+        (tmp_path / name).write_bytes(content)
+    return {tmp_path / name: msg for name, (_, msg) in cases.items()}
+
+
+@pytest.mark.parametrize("trust", [False, True])
+def test_files_that_are_not_checkpoints_name_the_real_problem(tmp_path, trust):
+    """Text, HTML, empty, truncated files: never "needs arbitrary unpickling", never a raw error."""
+    for path, msg in _not_checkpoints(tmp_path).items():
+        with pytest.raises(CheckpointError, match=msg) as exc:
+            read_state_dict(path, trust=trust)
+        assert "--trust-checkpoint" not in str(exc.value) and "\n" not in str(exc.value), (path, exc.value)
+
+
+@pytest.mark.parametrize("command", [["segment", "IN", "-o", "OUT", "--model", "tiny"], ["info", "--model", "tiny"]])
+def test_not_a_checkpoint_through_the_cli_is_one_line(tmp_path, capsys, command):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    from PIL import Image
+    Image.new("RGB", (16, 16)).save(frames / "0.png")
+    argv = [str(frames) if a == "IN" else str(tmp_path / "out") if a == "OUT" else a for a in command]
+    for path, msg in _not_checkpoints(tmp_path).items():
+        for extra in ([], ["--trust-checkpoint"]):
+            assert main([*argv, "--checkpoint", str(path), *extra]) == 2
+            err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("warning:")]
+            assert len(err) == 1 and err[0].startswith("error: ") and str(path) in err[0], err
+    assert not (tmp_path / "out").exists()
+
+
+def test_wrong_model_checkpoint_is_named(tmp_path, capsys):
+    path = tmp_path / "vits_into_tiny.pth"
+    torch.save({"model": {"dinov2_projector.weight": torch.zeros(256, 384)}}, path)
+    assert main(["info", "--model", "tiny", "--checkpoint", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not fit model 'tiny'" in err[0] and "looks like a vit-s checkpoint" in err[0]
+
+
 def test_pickle_needing_code_is_refused_unless_trusted(tmp_path, capsys):
     model = build_entitysam("tiny")
     path = tmp_path / "unsafe.pth"
@@ -148,3 +200,37 @@ def test_download_error_when_offline(monkeypatch):
         resolve_checkpoint("vit-s")
     with pytest.raises(EntitySAMError, match="no released checkpoint for model 'tiny'"):
         resolve_checkpoint("tiny")
+
+
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:9", "https://hub.invalid"])
+def test_unreachable_hub_fails_within_seconds(monkeypatch, tmp_path, endpoint):
+    """No cached file and no network: the one-line error comes in seconds, not after the hub
+    client's retries (~25-40 s)."""
+    import time
+
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False, raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    t0 = time.perf_counter()
+    with pytest.raises(EntitySAMError, match="unreachable.*--checkpoint PATH"):
+        resolve_checkpoint("vit-s")
+    assert time.perf_counter() - t0 < 8
+
+
+def test_cached_checkpoint_needs_no_network(monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    from entitysam.checkpoint import HF_FILES, HF_REPO
+
+    cache = tmp_path / "hub"
+    snap = cache / f"models--{HF_REPO.replace('/', '--')}" / "snapshots" / "abc123"
+    (snap / HF_FILES["vit-s"]).parent.mkdir(parents=True)
+    (snap / HF_FILES["vit-s"]).write_bytes(b"weights")
+    (cache / f"models--{HF_REPO.replace('/', '--')}" / "refs").mkdir()
+    (cache / f"models--{HF_REPO.replace('/', '--')}" / "refs" / "main").write_text("abc123")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    assert resolve_checkpoint("vit-s") == snap / HF_FILES["vit-s"]
