@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from entitysam._cli.options import OneLineParser
 from entitysam.errors import EntitySAMError
 
 # command name -> module; modules are imported only to build their argument parsers.
@@ -27,7 +28,7 @@ COMMANDS = {
 def build_parser() -> argparse.ArgumentParser:
     from entitysam import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="entitysam",
         description="Segment and track every entity in a video, no prompts (EntitySAM).",
     )
@@ -48,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help / --version (0) or an option mistake (2, one line printed)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

@@ -5,6 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from entitysam._cli.options import (
+    device,
+    fraction,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
+
 help = "label entity tracks with category names (chat model or CLIP) -> panoptic/instance/semantic"
 
 description = """\
@@ -22,7 +31,8 @@ when TRACKS holds several videos).
 
 Backends:
   --backend openai  any OpenAI-compatible chat server with image input (OpenAI, vLLM, Ollama,
-                    llama.cpp server, ...): --base-url / $OPENAI_BASE_URL, --model,
+                    llama.cpp server, ...) through the openai SDK (pip install
+                    'entitysam[openai]'): --base-url / $OPENAI_BASE_URL, --model,
                     $OPENAI_API_KEY. Answers are cached (--cache), so re-runs cost nothing.
   --backend clip    a local open_clip model (pip install 'entitysam[clip]'):
                     --clip-model ViT-B-32 --clip-pretrained laion2b_s34b_b79k
@@ -36,37 +46,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vocab", required=True, metavar="NAME|FILE|LIST",
                    help="vipseg, vspw, ytvis2019, ytvis2021, ovis, coco_panoptic; a JSON with "
                         "\"categories\" (e.g. a dataset GT JSON); a text file, one name a line; or a,b,c")
-    p.add_argument("--vocab-start", type=int, default=0, metavar="N",
+    p.add_argument("--vocab-start", type=nonnegative_int, default=0, metavar="N",
                    help="first category id for plain name lists (default 0)")
     p.add_argument("--backend", required=True, choices=("openai", "clip"))
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (must not exist or be empty)")
     p.add_argument("--task", default="panoptic", choices=("panoptic", "instance", "semantic"))
 
     g = p.add_argument_group("crop")
-    g.add_argument("--margin", type=float, help="context around the mask box, fraction of its size "
+    g.add_argument("--margin", type=nonnegative_float, help="context around the mask box, fraction of its size "
                                                 "(default: openai 0.15, clip 0.1)")
     g.add_argument("--mask-mode", choices=("none", "blur", "grey", "contour"),
                    help="background treatment (default blur)")
-    g.add_argument("--crop-size", type=int, help="longer crop side in pixels (default: openai 448, clip 224)")
+    g.add_argument("--crop-size", type=positive_int, help="longer crop side in pixels (default: openai 448, clip 224)")
     g.add_argument("--save-crops", action="store_true", help="also write OUT/crops/<video>/<track>.png")
 
     g = p.add_argument_group("openai backend")
     g.add_argument("--base-url", help="default $OPENAI_BASE_URL, else https://api.openai.com/v1")
     g.add_argument("--model", help="model name (default gpt-4o)")
     g.add_argument("--api-key", help="default $OPENAI_API_KEY (local servers usually need none)")
-    g.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
-    g.add_argument("--rpm", type=float, help="at most this many requests per minute (default: no limit)")
-    g.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
-    g.add_argument("--retries", type=int, default=5, help="retries on 429/5xx/timeouts (default 5)")
-    g.add_argument("--max-tokens", type=int, default=64, help="answer length limit (default 64)")
+    g.add_argument("--concurrency", type=positive_int, default=4, help="requests in flight (default 4)")
+    g.add_argument("--rpm", type=positive_float, help="at most this many requests per minute (default: no limit)")
+    g.add_argument("--timeout", type=positive_float, default=60.0,
+                   help="seconds per request attempt (the SDK's timeout; default 60)")
+    g.add_argument("--retries", type=nonnegative_int, default=5,
+                   help="retries on 408/409/429/5xx, timeouts, dropped connections, with the SDK's "
+                        "backoff or the server's Retry-After (the SDK's max_retries; default 5)")
+    g.add_argument("--max-tokens", type=positive_int, default=64, help="answer length limit (default 64)")
     g.add_argument("--cache", metavar="DIR", help="answer cache (default ~/.cache/entitysam/classify)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the answer cache")
 
     g = p.add_argument_group("clip backend")
     g.add_argument("--clip-model", default="ViT-B-32", help="open_clip architecture (default ViT-B-32)")
     g.add_argument("--clip-pretrained", help="open_clip weights tag or file (e.g. laion2b_s34b_b79k, openai)")
-    g.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
-    g.add_argument("--min-confidence", type=float, help="below this probability a track gets none")
+    g.add_argument("--device", default="cpu", type=device, help="cpu | cuda (default cpu)")
+    g.add_argument("--min-confidence", type=fraction, help="below this probability a track gets none")
 
     g = p.add_argument_group("outputs")
     g.add_argument("--no-merge-stuff", action="store_true",

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from entitysam._cli.options import positive_int
+
 help = "evaluate predictions: VEQ + STQ^EN (entity), VPQ + STQ, VSPW mIoU/mVC, YouTube-VIS/OVIS AP"
 
 description = """\
@@ -35,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gt-json", metavar="PATH",
                         help="GT JSON (VIPSeg panoptic_gt_VIPSeg_val.json or YouTube-VIS instances)")
     parser.add_argument("--json", metavar="OUT.json", help="write the full report as JSON")
-    parser.add_argument("--workers", type=int, default=1, metavar="N",
+    parser.add_argument("--workers", type=positive_int, default=1, metavar="N",
                         help="processes over videos (default 1; results do not depend on it)")
     parser.add_argument("--missing", choices=("error", "skip", "empty"), default="error",
                         help="a GT video absent from pred.json: error (default); skip = leave it "

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from entitysam._cli.options import positive_int
+
 help = "check the model against a golden folder of official outputs (e.g. model-vits-v1)"
 
 
@@ -14,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     c = sub.add_parser("check", help="run the check and print a JSON report; exit 1 when outside tolerance")
     c.add_argument("folder", help="golden folder with meta.json, golden.npz, weights_checksums.json, frames/")
     c.add_argument("--json", help="also write the report to this file")
-    c.add_argument("--threads", type=int, help="torch CPU threads")
+    c.add_argument("--threads", type=positive_int, help="torch CPU threads")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from entitysam._cli.options import device, fraction, nonnegative_int, positive_int
+
 help = "segment and track every entity of a video file or frame folder (no prompts)"
 description = (
     "Segment and track every entity of INPUT (a video file PyAV can decode, or a folder of "
@@ -23,17 +25,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="checkpoint file (default: the official one, fetched once from Hugging Face)")
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="allow checkpoints that need arbitrary unpickling")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    p.add_argument("--device", default="auto", type=device, help="auto | cpu | cuda (default: auto)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "official-bf16"],
                    help="fp32 (default, every device) | bf16 (CPU autocast) | official-bf16 (CUDA)")
     p.add_argument("--formats", default="panoptic,overlay",
                    help="comma-separated: panoptic,overlay,rle,ytvis,davis (default: panoptic,overlay)")
-    p.add_argument("--max-frames", type=int, metavar="N", help="process only the first N frames")
+    p.add_argument("--max-frames", type=positive_int, metavar="N", help="process only the first N frames")
     p.add_argument("--online", action="store_true",
                    help="one-pass merge with running scores (streams); not identical to the official merge")
     p.add_argument("--sort", default="lexicographic", choices=["lexicographic", "natural"],
                    help="frame order of a folder (default: lexicographic, as the official loader)")
-    p.add_argument("--overlap-threshold", type=float, default=0.7,
+    p.add_argument("--overlap-threshold", type=fraction, default=0.7,
                    help="keep a slot when owned/own area >= this (default: 0.7, official)")
     p.add_argument("--score-over", default="all", choices=["all", "real"],
                    help="average eIoU over all positions incl. warm-ups (official) or real frames only")
@@ -53,12 +55,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="SAM 2.1 variant: sam2.1-tiny | sam2.1-small | sam2.1-base-plus | sam2.1-large")
     b.add_argument("--init-masks", metavar="PATH", help="frame-0 masks: an id PNG or a COCO RLE JSON (file or folder)")
     b.add_argument("--init-model", metavar="NAME", help="frame-0 masks from Mask2Former, e.g. mask2former-swin-s-coco-panoptic")
-    b.add_argument("--points-per-side", type=int, default=32)
-    b.add_argument("--pred-iou-thresh", type=float, default=0.8)
-    b.add_argument("--stability-score-thresh", type=float, default=0.95)
-    b.add_argument("--box-nms-thresh", type=float, default=0.7)
-    b.add_argument("--min-mask-region-area", type=int, default=0)
-    b.add_argument("--max-objects", type=int, help="keep the N masks with the highest predicted IoU")
+    b.add_argument("--points-per-side", type=positive_int, default=32)
+    b.add_argument("--pred-iou-thresh", type=fraction, default=0.8)
+    b.add_argument("--stability-score-thresh", type=fraction, default=0.95)
+    b.add_argument("--box-nms-thresh", type=fraction, default=0.7)
+    b.add_argument("--min-mask-region-area", type=nonnegative_int, default=0)
+    b.add_argument("--max-objects", type=positive_int, help="keep the N masks with the highest predicted IoU")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from entitysam._cli.options import nonnegative_int, positive_int
 from entitysam.errors import EntitySAMError
 
 help = "generate synthetic entity videos (VIPSeg layout) or COCO-panoptic training images"
@@ -14,6 +15,8 @@ def _size(text: str) -> tuple[int, int]:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must look like 320x180 (WxH), got {text!r}") from None
+    if w < 1 or h < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
     return h, w
 
 
@@ -21,10 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="kind", metavar="KIND", required=True)
     v = sub.add_parser("videos", help="held-out entity videos with VIPSeg-layout ground truth")
     v.add_argument("-o", "--output", required=True, help="output folder (must not exist)")
-    v.add_argument("--videos", type=int, default=4)
-    v.add_argument("--frames", type=int, default=24)
+    v.add_argument("--videos", type=positive_int, default=4)
+    v.add_argument("--frames", type=positive_int, default=24)
     v.add_argument("--size", type=_size, default=(180, 320), help="WxH (default 320x180)")
-    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--seed", type=nonnegative_int, default=0)
     from entitysam.training.synthetic import add_arguments as coco_arguments
 
     c = sub.add_parser("coco", help="training images in the COCO-panoptic layout (things, stuff, crowd)")

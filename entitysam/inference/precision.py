@@ -32,7 +32,7 @@ class Precision:
     def context(self):
         """Autocast / TF32 settings for the duration of a model call; restores global flags after."""
         cuda = self.device_type == "cuda"
-        saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) if cuda else None
+        saved = _save_tf32() if cuda else None
         try:
             if cuda:
                 tf32 = self.name == "official-bf16"
@@ -45,7 +45,36 @@ class Precision:
                     yield
         finally:
             if cuda:
-                torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+                _restore_tf32(saved)
+
+
+def _tf32_flags() -> tuple[list, list]:
+    """The legacy ``allow_tf32`` flags and, in PyTorch >= 2.9, the ``fp32_precision`` settings
+    that setting a legacy flag rewrites (parents before children)."""
+    b = torch.backends
+    legacy = [(b.cuda.matmul, "allow_tf32"), (b.cudnn, "allow_tf32")]
+    new = [(obj, "fp32_precision") for obj in (b, b.cuda.matmul, b.cudnn, getattr(b.cudnn, "conv", None),
+                                                getattr(b.cudnn, "rnn", None))
+           if obj is not None and hasattr(obj, "fp32_precision")]
+    return legacy, new
+
+
+def _save_tf32() -> tuple:
+    legacy, new = _tf32_flags()
+    return ([getattr(o, a) for o, a in legacy], [getattr(o, a) for o, a in new],
+            torch.get_float32_matmul_precision())
+
+
+def _restore_tf32(saved: tuple) -> None:
+    """Put every TF32 setting back exactly (the legacy flags first: setting them rewrites the
+    newer ``fp32_precision`` values, which are then restored on top)."""
+    legacy, new = _tf32_flags()
+    for (o, a), v in zip(legacy, saved[0]):
+        setattr(o, a, v)
+    for (o, a), v in zip(new, saved[1]):
+        setattr(o, a, v)
+    if torch.get_float32_matmul_precision() != saved[2]:
+        torch.set_float32_matmul_precision(saved[2])
 
 
 def resolve_precision(name: str, device: torch.device | str) -> Precision:
@@ -63,7 +92,16 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """``auto``/None -> CUDA when available else CPU; a CUDA request without CUDA is an error."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise EntitySAMError(f"unknown device {str(device)!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise EntitySAMError(f"device {str(device)!r} is not supported; use auto, cpu, cuda or cuda:N")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise EntitySAMError("device 'cuda' requested but CUDA is not available; use --device cpu")
+        raise EntitySAMError(f"device {str(device)!r} requested but CUDA is not available; use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise EntitySAMError(f"device {str(device)!r}: only {torch.cuda.device_count()} CUDA device(s) visible")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise EntitySAMError(f"device {str(device)!r} requested but MPS is not available; use --device cpu")
     return dev

@@ -136,7 +136,7 @@ def test_task_needs_its_inputs(case, capsys):
 
 
 def test_bad_worker_count(case, capsys):
-    assert_one_line_error(*run(case, capsys, "--workers", "0"), "--workers must be >= 1")
+    assert_one_line_error(*run(case, capsys, "--workers", "0"), "--workers: must be an integer >= 1")
 
 
 def test_malformed_segment_names_the_json(case, capsys):

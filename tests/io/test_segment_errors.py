@@ -93,7 +93,7 @@ def test_existing_nonempty_outdir_is_refused_and_untouched(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv,msg", [
     (["--formats", "panoptic,gif"], "unknown format 'gif'"),
-    (["--max-frames", "0"], "--max-frames must be >= 1"),
+    (["--max-frames", "0"], "--max-frames: must be an integer >= 1"),
     (["--model", "vit-xl"], "unknown model 'vit-xl'"),
 ])
 def test_bad_options(tmp_path, capsys, argv, msg):
