@@ -148,14 +148,43 @@ def check_golden(
     progress: Callable[[str], None] | None = None,
     threads: int | None = None,
 ) -> dict:
-    """Run the golden check of ``folder``; returns a JSON-able report with ``report["ok"]``."""
-    from entitysam.checkpoint import load_checkpoint
-    from entitysam.inference.predictor import EntitySAMPredictor
-    from entitysam.io.frames import preprocess
-    from entitysam.modeling import build_entitysam
+    """Run the golden check of ``folder``; returns a JSON-able report with ``report["ok"]``.
 
+    Steps: read ``meta.json`` -> rebuild and verify the golden weights, load them through the
+    official checkpoint path -> run the frames, recording every field -> compare the fields
+    with the folder's tolerances -> compare the panoptic merges. ``threads`` sets PyTorch's CPU
+    threads for the check only (restored afterwards).
+    """
     folder = Path(folder)
     say = progress or (lambda s: None)
+    meta = _read_meta(folder)
+    saved_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        t_start = time.time()
+        report: dict = {"folder": str(folder), "model": meta["model"], "fields": {}, "timings_s": {}}
+        model, report["weights"] = _golden_model(folder, meta, say)
+        if not report["weights"]["ok"]:
+            report["ok"] = False
+            return report
+        ours, positions, size_hw = _run_frames(folder, meta, model, report["timings_s"], say)
+        report["timings_s"]["total"] = round(time.time() - t_start, 1)
+        golden = np.load(folder / "golden.npz")
+        report["fields"] = _compare_fields(meta, golden, ours)
+        report["panoptic"] = _check_panoptic(meta, folder, golden, positions, size_hw)
+    finally:
+        torch.set_num_threads(saved_threads)
+    report["ok"] = (
+        report["weights"]["ok"]
+        and all(f["ok"] for f in report["fields"].values())
+        and all(p.get("ok", False) for p in report["panoptic"].values())
+    )
+    return report
+
+
+def _read_meta(folder: Path) -> dict:
+    """``meta.json`` of a golden folder, checked for a format this module understands."""
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
         raise EntitySAMError(f"{folder} is not a golden folder (no meta.json)")
@@ -167,102 +196,113 @@ def check_golden(
     compute = meta.get("compute", {})
     if compute.get("dtype", "float32") != "float32" or compute.get("autocast", False):
         raise EntitySAMError(f"{meta_path}: only float32 goldens without autocast are supported")
-    if threads:
-        torch.set_num_threads(threads)
-    t_start = time.time()
-    report: dict = {"folder": str(folder), "model": meta["model"], "fields": {}, "timings_s": {}}
+    warmup = int(meta.get("warmup", 3))
+    if meta["progress_order"] != [0] * warmup + list(range(len(meta["frames"]))):
+        raise EntitySAMError(f"{meta_path}: progress order {meta['progress_order']} is not {warmup} "
+                             f"warm-ups followed by the frames")
+    return meta
+
+
+def _golden_model(folder: Path, meta: dict, say: Callable[[str], None]):
+    """The model with the folder's deterministic weights, verified against its checksums and
+    loaded through the official checkpoint path. Returns (model, weights report)."""
+    from entitysam.checkpoint import load_checkpoint
+    from entitysam.modeling import build_entitysam
 
     model = build_entitysam(meta["model"])
     say(f"generating {meta['weights_rule']} weights")
     sd = golden_state_dict(model, meta.get("seed_prefix", ""))
     checksums = json.loads((folder / "weights_checksums.json").read_text())
     bad = verify_checksums(sd, checksums)
-    report["weights"] = {"tensors": len(sd), "checksum_mismatches": bad[:20], "ok": not bad}
-    if bad:
-        report["ok"] = False
-        return report
-    with tempfile.TemporaryDirectory() as tmp:  # through the official-checkpoint path
-        ckpt = Path(tmp) / "model_golden.pth"
-        torch.save({"model": sd}, ckpt)
-        del sd
-        load_checkpoint(model, ckpt)
+    weights = {"tensors": len(sd), "checksum_mismatches": bad[:20], "ok": not bad}
+    if not bad:
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt = Path(tmp) / "model_golden.pth"
+            torch.save({"model": sd}, ckpt)
+            del sd
+            load_checkpoint(model, ckpt)
+    return model, weights
 
-    warmup = int(meta.get("warmup", 3))
-    frames = [folder / f for f in meta["frames"]]
-    order = meta["progress_order"]
-    if order != [0] * warmup + list(range(len(frames))):
-        raise EntitySAMError(f"{meta_path}: progress order {order} is not {warmup} warm-ups followed by the frames")
-    golden = np.load(folder / "golden.npz")
-    fields = meta["fields"]
 
-    predictor = EntitySAMPredictor(
-        model, warmup=warmup, fill_hole_area=int(compute.get("fill_hole_area", 8)), keep_debug=True
-    )
-    positions = []  # per position: eiou and (for panoptic positions) the low-res logits
+def _run_frames(folder: Path, meta: dict, model, timings: dict, say: Callable[[str], None]):
+    """Run the golden frames; return (our value of every recorded field, per-position eIoU
+    and real-frame logits for the merge, frame size (H, W))."""
+    from entitysam.inference.predictor import EntitySAMPredictor
+    from entitysam.io.frames import preprocess
+
+    compute = meta.get("compute", {})
+    predictor = EntitySAMPredictor(model, warmup=int(meta.get("warmup", 3)),
+                                   fill_hole_area=int(compute.get("fill_hole_area", 8)), keep_debug=True)
+    positions = []  # per position: eiou and (for real frames) the low-res logits
     ours: dict[str, np.ndarray] = {}
-    for frame_path in frames:
+    size_hw = (0, 0)
+    for frame_path in [folder / f for f in meta["frames"]]:
         with Image.open(frame_path) as im:
             size_hw = (im.height, im.width)
             image = preprocess(im, model.cfg.image_size)
         t0 = time.time()
         for out in predictor.iter_step(image):
-            p = out.position
-            report["timings_s"][f"position_{p}"] = round(time.time() - t0, 2)
-            say(f"position {p} done in {time.time() - t0:.1f} s")
+            timings[f"position_{out.position}"] = round(time.time() - t0, 2)
+            say(f"position {out.position} done in {time.time() - t0:.1f} s")
             t0 = time.time()
-            logits = out.lowres_logits[:, 0].cpu().numpy()
-            ours[f"points_{p}"] = out.points.cpu().numpy()
-            ours[f"entity_logits_{p}"] = out.entity_logits.cpu().numpy()
-            ours[f"iou_{p}"] = out.iou.cpu().numpy()
-            ours[f"eiou_{p}"] = out.eiou.cpu().numpy()
-            ours[f"lowres_stats_{p}"] = _lowres_stats(logits)
-            sel = fields["lowres_logits_sel"].get("slots", [0, 7, 25, 49])
-            ours[f"lowres_logits_sel_{p}"] = logits[sel].astype(np.float16)
-            ours[f"holefill_px_{p}"] = out.holefill_px.cpu().numpy()
-            dbg = out.debug
-            if p in fields.get("dino_tokens_pooled", {}).get("positions", []):
-                g = model.cfg.grid_size
-                k = fields["dino_tokens_pooled"].get("pool", 4)
-                ours["dino_tokens_pooled"] = pool(dbg["feats"].dino[0].reshape(g, g, -1).cpu().numpy(), k, (0, 1))
-            if p in fields.get("fused_pooled", {}).get("positions", []):
-                k = fields["fused_pooled"].get("pool", 4)
-                slot = fields["fused_pooled"].get("slot", 0)
-                fused = dbg["fused"]
-                ours["fused_pooled"] = pool(fused[min(slot, fused.shape[0] - 1)].cpu().numpy(), k, (1, 2))
-            if p in fields.get("pix_feat_pooled", {}).get("positions", []):
-                k = fields["pix_feat_pooled"].get("pool", 4)
-                ours["pix_feat_pooled"] = pool(dbg["feats"].vision[0].cpu().numpy(), k, (1, 2))
-            if p in fields.get("memcond_pooled", {}).get("positions", []):
-                f = fields["memcond_pooled"]
-                pix = dbg["pix_feat"]
-                ours[f"memcond_pooled_{p}"] = np.stack(
-                    [pool(pix[s].cpu().numpy(), f.get("pool", 4), (1, 2)) for s in f["slots"]]
-                )
+            ours.update(_position_fields(meta["fields"], model, out))
             positions.append({"eiou": out.eiou.cpu(), "logits": out.lowres_logits.cpu() if not out.is_warmup else None})
-    report["timings_s"]["total"] = round(time.time() - t_start, 1)
     ours["eiou_mean"] = torch.stack([p["eiou"] for p in positions]).mean(0).numpy()
+    return ours, positions, size_hw
 
+
+def _position_fields(fields: dict, model, out) -> dict[str, np.ndarray]:
+    """The recorded fields of one position, named as in ``golden.npz``."""
+    p = out.position
+    logits = out.lowres_logits[:, 0].cpu().numpy()
+    sel = fields["lowres_logits_sel"].get("slots", [0, 7, 25, 49])
+    ours = {
+        f"points_{p}": out.points.cpu().numpy(),
+        f"entity_logits_{p}": out.entity_logits.cpu().numpy(),
+        f"iou_{p}": out.iou.cpu().numpy(),
+        f"eiou_{p}": out.eiou.cpu().numpy(),
+        f"lowres_stats_{p}": _lowres_stats(logits),
+        f"lowres_logits_sel_{p}": logits[sel].astype(np.float16),
+        f"holefill_px_{p}": out.holefill_px.cpu().numpy(),
+    }
+    dbg = out.debug
+    if p in fields.get("dino_tokens_pooled", {}).get("positions", []):
+        g = model.cfg.grid_size
+        k = fields["dino_tokens_pooled"].get("pool", 4)
+        ours["dino_tokens_pooled"] = pool(dbg["feats"].dino[0].reshape(g, g, -1).cpu().numpy(), k, (0, 1))
+    if p in fields.get("fused_pooled", {}).get("positions", []):
+        k = fields["fused_pooled"].get("pool", 4)
+        slot = fields["fused_pooled"].get("slot", 0)
+        fused = dbg["fused"]
+        ours["fused_pooled"] = pool(fused[min(slot, fused.shape[0] - 1)].cpu().numpy(), k, (1, 2))
+    if p in fields.get("pix_feat_pooled", {}).get("positions", []):
+        k = fields["pix_feat_pooled"].get("pool", 4)
+        ours["pix_feat_pooled"] = pool(dbg["feats"].vision[0].cpu().numpy(), k, (1, 2))
+    if p in fields.get("memcond_pooled", {}).get("positions", []):
+        f = fields["memcond_pooled"]
+        pix = dbg["pix_feat"]
+        ours[f"memcond_pooled_{p}"] = np.stack([pool(pix[s].cpu().numpy(), f.get("pool", 4), (1, 2))
+                                                for s in f["slots"]])
+    return ours
+
+
+def _compare_fields(meta: dict, golden, ours: dict[str, np.ndarray]) -> dict:
+    """Each golden field (except the panoptic maps) against ours, with its tolerance."""
+    report = {}
     for name in golden.files:
         if name.startswith("panoptic_ids"):
             continue
         if name not in ours:
-            report["fields"][name] = {"ok": False, "error": "not produced"}
+            report[name] = {"ok": False, "error": "not produced"}
             continue
-        report["fields"][name] = _compare(name, ours[name], golden[name], _tolerance(meta, name))
-
-    report["panoptic"] = _check_panoptic(meta, folder, golden, positions, size_hw)
-    report["ok"] = (
-        report["weights"]["ok"]
-        and all(f["ok"] for f in report["fields"].values())
-        and all(p.get("ok", False) for p in report["panoptic"].values())
-    )
+        report[name] = _compare(name, ours[name], golden[name], _tolerance(meta, name))
     return report
 
 
 def _check_panoptic(meta: dict, folder: Path, golden, positions: list[dict], size_hw: tuple[int, int]) -> dict:
     """Compare the video-level panoptic merge with each parameter set of ``meta["panoptic"]``."""
     try:
-        from entitysam.inference.merger import merge_video
+        from entitysam.inference.merge import merge_video
     except ImportError:
         return {"merge": {"ok": False, "error": "panoptic merger not available"}}
     out = {}

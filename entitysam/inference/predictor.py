@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -41,8 +42,24 @@ class PositionOutput:
     debug: dict = field(default_factory=dict)
 
 
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module):
+    """``model.eval()`` for the block; then the modules that were training train again."""
+    training = [m for m in model.modules() if m.training]
+    try:
+        if training:
+            model.eval()
+        yield model
+    finally:
+        for m in training:
+            m.training = True
+
+
 class EntitySAMPredictor:
     """Per-video streaming inference state around an :class:`EntitySAM` model.
+
+    The model runs in eval mode during each step and goes back to the caller's mode (per
+    module) after it: wrapping a model that is being trained does not change its mode.
 
     Args:
         model: the model (its device is used).
@@ -67,7 +84,7 @@ class EntitySAMPredictor:
         if warmup < 0:
             raise ValueError("warmup must be >= 0")
         self.entity_score = check_entity_score(entity_score)
-        self.model = model.eval()
+        self.model = model
         self.device = next(model.parameters()).device
         self.precision = resolve_precision(precision, self.device)
         self.warmup = warmup
@@ -108,10 +125,10 @@ class EntitySAMPredictor:
             raise ValueError(f"expected a (3, {S}, {S}) preprocessed frame, got {tuple(image.shape)}")
         image = image.to(self.device, torch.float32)[None]
         repeats = self.warmup + 1 if self._position == 0 else 1
-        with torch.inference_mode(), self.precision.context():
+        with torch.inference_mode(), self.precision.context(), eval_mode(self.model):
             feats = self.model.encode_frame(image)  # once per frame, reused by its warm-up positions
         for r in range(repeats):
-            with torch.inference_mode(), self.precision.context():
+            with torch.inference_mode(), self.precision.context(), eval_mode(self.model):
                 out = self._run_position(feats, is_warmup=r < repeats - 1)
             yield out
         self._frame_index += 1
