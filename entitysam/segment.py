@@ -9,7 +9,7 @@ Data flow (one frame in memory at a time)::
 
 The overlay needs the input frames again in pass 2: the source is decoded a second time
 rather than kept in RAM. With ``online=True`` there is one pass and every frame is written as
-soon as it is processed (:class:`~entitysam.inference.merger.OnlineMerger`, running scores,
+soon as it is processed (:class:`~entitysam.inference.merge.online.OnlineMerger`, running scores,
 not identical to the official merge).
 
 Example::
@@ -24,61 +24,19 @@ from __future__ import annotations
 import errno
 import json
 import os
-import resource
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
+from entitysam.core.summary import SegmentSummary, peak_rss_mib
 from entitysam.errors import EntitySAMError
+from entitysam.io.atomic import check_out_dir
 
 DEFAULT_FORMATS = ("panoptic", "overlay")
 # errors writing OUTDIR or the spill that are the user's to fix (permissions, full or read-only disk)
 _WRITE_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT}
-
-
-@dataclass
-class SegmentSummary:
-    """What a run produced. ``peak_rss_mib`` is the process's peak resident set size."""
-
-    out_dir: str
-    video: str
-    frames: int
-    entities: int
-    seconds: float
-    seconds_per_frame: float
-    peak_rss_mib: float
-    formats: list[str]
-    online: bool
-    spill_bytes: int = 0
-    segments: list[dict] = field(default_factory=list)
-
-    def line(self) -> str:
-        return (f"{self.frames} frames, {self.entities} entities, {self.seconds_per_frame:.3f} s/frame, "
-                f"peak RSS {self.peak_rss_mib:.0f} MiB -> {self.out_dir}")
-
-
-def peak_rss_mib() -> float:
-    """Peak RSS of this process in MiB (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / (1024 * 1024) if os.uname().sysname == "Darwin" else rss / 1024
-
-
-def check_out_dir(out_dir: str | os.PathLike) -> Path:
-    """Fail early (before any work) when OUTDIR cannot receive the results."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise EntitySAMError(f"{out}: exists and is a file, not an output folder; choose another -o")
-    if out.exists() and any(out.iterdir()):
-        raise EntitySAMError(f"{out}: output folder already exists and is not empty; choose another -o")
-    parent = out.parent if str(out.parent) else Path(".")
-    probe = parent
-    while not probe.exists():  # the first existing ancestor must be writable (mkdir -p)
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise EntitySAMError(f"{out}: cannot create the output folder ({probe} is not writable)")
-    return out
 
 
 def build_predictor(model: str = "vit-s", checkpoint=None, device="auto", precision="fp32",
@@ -108,13 +66,15 @@ def build_predictor(model: str = "vit-s", checkpoint=None, device="auto", precis
         warnings.warn("model 'tiny' has no trained weights: running on random weights, the "
                       "output is meaningless (use it for tests and benchmarks only)", UserWarning,
                       stacklevel=2)
-        torch.manual_seed(0)  # reproducible random weights
         path = None
     else:
         path = Path(checkpoint) if checkpoint is not None else resolve_checkpoint(cfg.name)
         if not path.is_file():
             raise EntitySAMError(f"{path}: checkpoint file not found")
-    net = build_entitysam(cfg, device=dev)
+    # reproducible random weights (tiny) without touching the caller's global RNG
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = build_entitysam(cfg, device=dev)
     if path is not None:
         load_checkpoint(net, path, trust=trust_checkpoint)
     return EntitySAMPredictor(net, warmup=warmup, precision=precision, entity_score=entity_score)
@@ -155,13 +115,13 @@ def segment_video(
         online: one-pass merge with running scores (not the official result).
         sort: frame order of a folder, ``lexicographic`` (official) or ``natural``.
         overlap_threshold / score_over / slot_order / spill_dtype: merge options
-            (:class:`~entitysam.inference.merger.MergeOptions`; defaults are official).
+            (:class:`~entitysam.inference.merge.options.MergeOptions`; defaults are official).
     Returns:
         a :class:`SegmentSummary` (also written to ``out_dir/summary.json``).
     Raises:
         EntitySAMError: bad input or options (one-line message); nothing is left behind.
     """
-    from entitysam.inference.merger import MergeOptions
+    from entitysam.inference.merge import MergeOptions
     from entitysam.io.atomic import atomic_dir
     from entitysam.io.sources import open_source
     from entitysam.io.writers import open_writers, parse_formats
@@ -219,7 +179,7 @@ def _run_offline(src, predictor, writers, options, tmp, progress):
     import numpy as np
     from tqdm import tqdm
 
-    from entitysam.inference.merger import VideoMerger
+    from entitysam.inference.merge import VideoMerger
 
     needs_rgb = any(w.needs_rgb for w in writers)
     names: list[str] = []
@@ -244,7 +204,7 @@ def _run_offline(src, predictor, writers, options, tmp, progress):
             name = names[merged.frame_index]
             for w in writers:
                 w.write_frame(merged.frame_index, name, merged.id_map, merged.segments, rgb)
-        segments = [asdict(s) | {"area_per_frame": list(s.area_per_frame)} for s in merger.segments]
+        segments = _segment_dicts(merger.segments)
     return len(names), segments, spill
 
 
@@ -252,10 +212,9 @@ def _run_online(src, predictor, writers, options, tmp, progress):
     """One pass: each frame is merged with running scores and written at once."""
     import numpy as np
 
-    from entitysam.inference.merger import OnlineMerger
+    from entitysam.inference.merge import OnlineMerger
 
     merger = OnlineMerger(src.info.size, options)
-    seen: dict[int, dict] = {}
     count = 0
     for name, pil, outs in _frames(src, predictor, progress, "segment (online)"):
         rgb = np.asarray(pil)
@@ -265,9 +224,12 @@ def _run_online(src, predictor, writers, options, tmp, progress):
                 continue
             for w in writers:
                 w.write_frame(merged.frame_index, name, merged.id_map, merged.segments, rgb)
-            for s in merged.segments:
-                seen[s.id] = {"id": s.id, "slot": s.slot, "score": s.score}
         count += 1
     if count == 0:
         raise EntitySAMError(f"{src.path}: zero frames decoded")
-    return count, [seen[k] for k in sorted(seen)], 0
+    return count, _segment_dicts(merger.segments), 0
+
+
+def _segment_dicts(segments) -> list[dict]:
+    """summary.json's per-entity records (the same fields for the offline and online merge)."""
+    return [asdict(s) | {"area_per_frame": list(s.area_per_frame)} for s in segments]

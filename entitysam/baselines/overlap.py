@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from entitysam.inference.merger import FrameSegment
+from entitysam.core.segments import FrameSegment
 
 
 def upsample_logits(low: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:

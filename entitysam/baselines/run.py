@@ -39,7 +39,7 @@ from entitysam.baselines.tracker import SAM2StreamTracker
 from entitysam.errors import EntitySAMError
 
 if TYPE_CHECKING:
-    from entitysam.segment import SegmentSummary
+    from entitysam.core.summary import SegmentSummary
 
 METHODS = ("sam2-everything", "sam2-mask-init")
 DEFAULT_FORMATS = ("panoptic", "overlay")
@@ -82,12 +82,12 @@ def run_baseline(
             as the conditioning frame's output); False writes SAM 2's low-res round trip of them,
             as ``SAM2VideoPredictor.propagate_in_video`` returns it.
     Returns:
-        a ``entitysam.segment.SegmentSummary`` (``online=True``: one pass), also in summary.json.
+        a ``entitysam.core.summary.SegmentSummary`` (``online=True``: one pass), also in summary.json.
     """
     from entitysam.io.atomic import atomic_dir
     from entitysam.io.sources import open_source
     from entitysam.io.writers import open_writers, parse_formats
-    from entitysam.segment import check_out_dir
+    from entitysam.io.atomic import check_out_dir
 
     t0 = time.perf_counter()
     _check_init_args(method, init_masks, init_model, segmenter, everything)
@@ -213,7 +213,7 @@ def _frame0_ids(init: InitMasks, ids, out0, size, exact: bool) -> np.ndarray:
 
 
 def _summary(out: Path, src, frames: int, tracks: list[dict], fmts, t0: float):
-    from entitysam.segment import SegmentSummary, peak_rss_mib
+    from entitysam.core.summary import SegmentSummary, peak_rss_mib
 
     seconds = time.perf_counter() - t0
     present = [t for t in tracks if any(t["area_per_frame"])]

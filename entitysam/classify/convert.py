@@ -31,6 +31,7 @@ from entitysam.classify.tracks import Track, TrackFrame, VideoTracks
 from entitysam.classify.vocab import Category
 from entitysam.errors import EntitySAMError
 from entitysam.io.ids import id2rgb
+from entitysam.io.rle import encode_rle
 from entitysam.io.sources import frame_stem
 
 SEMANTIC_VOID = 255
@@ -135,15 +136,6 @@ def write_panoptic(videos: list[LabelledVideo], out_dir: str | Path, merge_stuff
 
 
 # ----------------------------------------------------------------------------- instance
-
-
-def encode_rle(mask: np.ndarray) -> dict:
-    """(H, W) bool -> COCO RLE {"size": [H, W], "counts": str} (pycocotools, JSON-ready)."""
-    from pycocotools import mask as mask_utils
-
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    rle["counts"] = rle["counts"].decode("ascii")
-    return rle
 
 
 def instance_results(videos: list[LabelledVideo], video_ids: dict[str, int] | None = None) -> list[dict]:

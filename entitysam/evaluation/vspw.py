@@ -20,7 +20,7 @@ import numpy as np
 
 from entitysam.errors import EntitySAMError
 from entitysam.evaluation.parallel import map_videos
-from entitysam.evaluation.readers import read_label_png
+from entitysam.evaluation.files import read_label_png
 
 N_CLASSES = 124
 VC_LENGTHS = (8, 16)

@@ -71,7 +71,8 @@ class Scene:
 
 def write_segment_output(out: Path, fmt: str, maps, names, scores=None) -> None:
     """TRACKS written by the real segment writers from the id maps."""
-    from entitysam.inference.merger import SegmentInfo, frame_segments
+    from entitysam.core.segments import SegmentInfo
+    from entitysam.inference.merge.steps import frame_segments
     from entitysam.io.writers import WRITERS
 
     scores = scores or {i: 0.5 + i / 20 for i in ENTITIES}

@@ -95,7 +95,8 @@ def test_source_per_video(tmp_path):
 def test_per_frame_eiou_from_the_writers_picks_the_best_frame(scene, tmp_path, fmt):
     """Segment writers record each frame's slot eIoU; the best frame follows it, not area."""
     from entitysam.classify.crops import best_frame
-    from entitysam.inference.merger import SegmentInfo, frame_segments
+    from entitysam.core.segments import SegmentInfo
+    from entitysam.inference.merge.steps import frame_segments
     from entitysam.io.writers import WRITERS
 
     ids = sorted(ENTITIES)

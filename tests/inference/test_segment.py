@@ -15,7 +15,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from entitysam.cli import main
-from entitysam.inference.merger import MergeOptions, merge_in_memory
+from tests.oracles.panoptic_merge import official_merge
 from entitysam.inference.predictor import PositionOutput
 from entitysam.io.ids import rgb2id
 from entitysam.segment import segment_video
@@ -148,7 +148,7 @@ def test_pipeline_writes_the_official_merge(tmp_path):
     # the written panoptic maps are the in-RAM official merge of the predictor's outputs
     eiou = torch.stack([o.eiou for o in fake.outputs])
     logits = torch.stack([o.lowres_logits[:, 0] for o in fake.outputs if not o.is_warmup], 1)
-    ref, ref_segs = merge_in_memory(eiou, logits, (19, 27), 3, MergeOptions(overlap_threshold=0.25))
+    ref, ref_segs = official_merge(eiou, logits, (19, 27), 3, overlap_threshold=0.25)
     assert summary.entities == len(ref_segs) >= 2
     slot_to_pan = {s["slot"]: s["id"] for f in frames for s in f["segments_info"]}
     lut = {0: 0} | {seg_id: slot_to_pan[slot] for seg_id, slot, *_ in ref_segs}
@@ -230,3 +230,61 @@ def test_bad_entity_score_is_a_clear_error_before_the_build():
 
     with pytest.raises(EntitySAMError, match="entity_score must be one of max, foreground, got 'background'"):
         build_predictor("tiny", device="cpu", entity_score="background")
+
+
+def test_segment_output_has_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    path = write_video(tmp_path / "clip.mp4", 3)
+    old = os.umask(0o022)
+    try:
+        segment_video(path, tmp_path / "out", formats=ALL, predictor=FakePredictor(), progress=False)
+    finally:
+        os.umask(old)
+    out = tmp_path / "out"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    for p in out.rglob("*"):
+        assert stat.S_IMODE(p.stat().st_mode) == (0o755 if p.is_dir() else 0o644), p
+
+
+def test_failed_run_leaves_no_created_parents(tmp_path, capsys):
+    path = write_video(tmp_path / "clip.mp4", 6)
+    with pytest.raises(KeyboardInterrupt):
+        segment_video(path, tmp_path / "a" / "b" / "out", formats=ALL, predictor=FakePredictor(fail_at=4),
+                      progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+    # and through the CLI, with a bad frame in the middle of a folder
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((40, 48, 3), 60 * i, np.uint8)).save(frames / f"{i:04d}.png")
+    data = (frames / "0002.png").read_bytes()
+    (frames / "0002.png").write_bytes(data[: len(data) // 2])
+    assert main(["segment", str(frames), "-o", str(tmp_path / "x" / "y" / "out"), "--model", "tiny",
+                 "--no-progress"]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "frames"]
+
+
+@pytest.mark.parametrize("online", [False, True])
+def test_summary_records_the_same_entity_fields_offline_and_online(tmp_path, online):
+    """summary.json: per entity id, slot, score, mean eIoU, quality, overlap ratio, area per frame;
+    the areas equal the written id maps, the mean eIoU the slot's mean over the positions."""
+    path = write_video(tmp_path / "clip.mp4", 6)
+    out = tmp_path / "out"
+    fake = FakePredictor()
+    segment_video(path, out, formats="panoptic", predictor=fake, online=online, progress=False,
+                  overlap_threshold=0.25)
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["entities"] == len(saved["segments"]) >= 2
+    frames = json.loads((out / "pred.json").read_text())["annotations"][0]["annotations"]
+    maps = read_panoptic(out, "clip", [f["file_name"] for f in frames])
+    eiou = torch.stack([o.eiou for o in fake.outputs]).double()
+    pan_id_of_slot = {s["slot"]: s["id"] for f in frames for s in f["segments_info"]}
+    for seg in saved["segments"]:
+        assert set(seg) == {"id", "slot", "score", "mean_eiou", "quality", "overlap_ratio", "area_per_frame"}
+        pan_id = pan_id_of_slot[seg["slot"]]
+        assert seg["area_per_frame"] == [int((m == pan_id).sum()) for m in maps]
+        assert seg["mean_eiou"] == pytest.approx(float(eiou[:, seg["slot"]].mean()), abs=1e-6)
+        assert seg["score"] == pytest.approx(seg["mean_eiou"] + 0.5 * seg["quality"], abs=1e-6)
+        assert 0 <= seg["quality"] <= 1 and 0 < seg["overlap_ratio"] <= 1

@@ -9,7 +9,8 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from entitysam.errors import EntitySAMError
-from entitysam.inference.merger import SegmentInfo, frame_segments
+from entitysam.core.segments import SegmentInfo
+from entitysam.inference.merge.steps import frame_segments
 from entitysam.io.ids import rgb2id
 from entitysam.io.writers import WRITERS, entity_colour, make_writers, parse_formats
 from entitysam.io.writers.overlay import contour, render_overlay
@@ -171,3 +172,28 @@ def test_format_parsing():
     with pytest.raises(EntitySAMError, match="unknown format 'png'"):
         parse_formats("png")
     assert [w.name for w in make_writers(("davis", "overlay"), ".")] == ["davis", "overlay"]
+
+
+def test_rle_and_ytvis_share_one_encoding_per_mask(tmp_path, monkeypatch):
+    """With both RLE-based formats on, each entity mask of a frame is encoded once, and both
+    files carry the same RLE."""
+    import entitysam.io.rle as rle_module
+
+    calls = []
+    real = rle_module.mask_utils.encode
+    monkeypatch.setattr(rle_module.mask_utils, "encode", lambda m: calls.append(1) or real(m))
+    frames = synthetic_video()
+    writers = make_writers("rle,ytvis", tmp_path)
+    for w in writers:
+        w.open("vid", (H, W), 12.0)
+    for t, (m, segs) in enumerate(frames):
+        for w in writers:
+            w.write_frame(t, f"{t:05d}.jpg", m, segs, None)
+    for w in writers:
+        w.close()
+    assert len(calls) == sum(len(segs) for _, segs in frames)
+    rle = json.loads((tmp_path / "rle.json").read_text())
+    ytvis = json.loads((tmp_path / "ytvis.json").read_text())
+    for track, entry in zip(rle["tracks"], ytvis):
+        for f in track["frames"]:
+            assert entry["segmentations"][f["frame"]] == f["rle"]

@@ -17,6 +17,7 @@ import contextlib
 from typing import Iterator
 
 from entitysam.errors import EntitySAMError
+from entitysam.io.rle import FrameRLE
 from entitysam.io.writers.base import Writer, entity_colour
 from entitysam.io.writers.davis import DAVISWriter
 from entitysam.io.writers.overlay import OverlayWriter
@@ -45,7 +46,11 @@ def parse_formats(formats) -> list[str]:
 
 
 def make_writers(formats, root) -> list[Writer]:
-    return [WRITERS[f](root) for f in parse_formats(formats)]
+    """One writer per format; the RLE-based ones share one :class:`FrameRLE`, so that each
+    entity mask of a frame is encoded once."""
+    rles = FrameRLE()
+    return [WRITERS[f](root, rles=rles) if f in ("rle", "ytvis") else WRITERS[f](root)
+            for f in parse_formats(formats)]
 
 
 @contextlib.contextmanager

@@ -12,16 +12,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
-from pycocotools import mask as mask_utils
-
-
-def encode_rle(mask: np.ndarray) -> dict:
-    """(H, W) bool -> COCO RLE {"size": [H, W], "counts": str} (pycocotools)."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    rle["counts"] = rle["counts"].decode("ascii")
-    return rle
-
 
 class TrackSpool:
     """Per-track spools of ``(frame_index, JSON text)`` records under a temporary folder."""

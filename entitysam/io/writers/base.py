@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from entitysam.inference.merger import FrameSegment
+from entitysam.core.segments import FrameSegment
 
 
 class Writer:

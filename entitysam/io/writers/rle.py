@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import json
 
-from entitysam.io.writers._tracks import TrackSpool, encode_rle
+from entitysam.io.rle import FrameRLE
+from entitysam.io.writers._tracks import TrackSpool
 from entitysam.io.writers.base import Writer
 
 
 class RLEWriter(Writer):
     name = "rle"
     filename = "rle.json"
+
+    def __init__(self, root, rles: FrameRLE | None = None):
+        super().__init__(root)
+        self.rles = rles or FrameRLE()  # shared with the ytvis writer: one encoding per mask
 
     def open(self, video_name, frame_size, fps):
         self.video, self.size, self.fps = video_name, frame_size, fps
@@ -36,7 +41,7 @@ class RLEWriter(Writer):
         n = len(self.frame_names)
         self.frame_names.append(frame_name)
         for seg in segments:
-            rec = {"frame": n, "rle": encode_rle(id_map == seg.id),
+            rec = {"frame": n, "rle": self.rles.get(id_map, seg.id),
                    "bbox": [int(v) for v in seg.bbox], "area": int(seg.area)}
             if seg.eiou is not None:
                 rec["eiou"] = round(float(seg.eiou), 6)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 
-from entitysam.io.writers._tracks import TrackSpool, encode_rle
+from entitysam.io.rle import FrameRLE
+from entitysam.io.writers._tracks import TrackSpool
 from entitysam.io.writers.base import Writer
 
 
@@ -19,9 +20,10 @@ class YTVISWriter(Writer):
     name = "ytvis"
     filename = "ytvis.json"
 
-    def __init__(self, root, video_id: int = 1):
+    def __init__(self, root, video_id: int = 1, rles: FrameRLE | None = None):
         super().__init__(root)
         self.video_id = video_id
+        self.rles = rles or FrameRLE()  # shared with the rle writer: one encoding per mask
 
     def open(self, video_name, frame_size, fps):
         self.num_frames = 0
@@ -29,7 +31,7 @@ class YTVISWriter(Writer):
 
     def write_frame(self, frame_index, frame_name, id_map, segments, rgb_frame):
         for seg in segments:
-            self.spool.add(seg.id, self.num_frames, encode_rle(id_map == seg.id),
+            self.spool.add(seg.id, self.num_frames, self.rles.get(id_map, seg.id),
                            score=float(seg.score))
         self.num_frames += 1
 
