@@ -21,6 +21,7 @@ COMMANDS = {
     "eval": "entitysam._cli.eval",
     "train": "entitysam._cli.train",
     "classify": "entitysam._cli.classify",
+    "view": "entitysam._cli.view",
     "synthetic": "entitysam._cli.synthetic",
 }
 

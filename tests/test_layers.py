@@ -6,7 +6,7 @@ Layers, bottom to top (the README's "Architecture" section states the same order
     1 io, models   entitysam.io, entitysam.modeling, entitysam.checkpoint, entitysam.hub
     2 inference    entitysam.inference
     3 pipelines    entitysam.segment, .baselines, .classify, .training, .synthetic,
-                   .evaluation, .golden  (none imports another)
+                   .evaluation, .golden, .viewer  (none imports another)
     4 interface    entitysam (the package's top-level re-exports), entitysam.cli,
                    entitysam._cli, entitysam.__main__
 
@@ -26,7 +26,7 @@ LAYERS = [
     ("io/modeling", ["entitysam.io", "entitysam.modeling", "entitysam.checkpoint", "entitysam.hub"]),
     ("inference", ["entitysam.inference"]),
     ("pipelines", ["entitysam.segment", "entitysam.baselines", "entitysam.classify", "entitysam.training",
-                   "entitysam.synthetic", "entitysam.evaluation", "entitysam.golden"]),
+                   "entitysam.synthetic", "entitysam.evaluation", "entitysam.golden", "entitysam.viewer"]),
     ("interface", ["entitysam.cli", "entitysam._cli", "entitysam.__main__", "entitysam"]),
 ]
 PIPELINES = LAYERS[3][1]

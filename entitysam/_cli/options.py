@@ -46,6 +46,14 @@ def nonnegative_int(text: str) -> int:
     return value
 
 
+def port(text: str) -> int:
+    """A TCP port: 0 (let the system pick a free one) .. 65535."""
+    value = _number(text, int)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number 0..65535, got {text}")
+    return value
+
+
 def positive_float(text: str) -> float:
     """A duration, rate or size > 0."""
     value = _number(text, float)
