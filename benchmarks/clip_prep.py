@@ -29,7 +29,7 @@ def main() -> None:
     args = ap.parse_args()
     from entitysam.training.clips import ClipStream, PseudoVideoClips
     from entitysam.training.coco_panoptic import CocoPanoptic
-    from entitysam.training.synthetic import SyntheticConfig, write_synthetic_coco_panoptic
+    from entitysam.synthetic.coco import SyntheticConfig, write_synthetic_coco_panoptic
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one data-loader worker's view

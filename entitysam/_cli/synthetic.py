@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from entitysam._cli.options import nonnegative_int, positive_int
+from entitysam._cli.options import fraction, nonnegative_int, positive_int
 from entitysam.errors import EntitySAMError
 
 help = "generate synthetic entity videos (VIPSeg layout) or COCO-panoptic training images"
@@ -28,19 +28,52 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     v.add_argument("--frames", type=positive_int, default=24)
     v.add_argument("--size", type=_size, default=(180, 320), help="WxH (default 320x180)")
     v.add_argument("--seed", type=nonnegative_int, default=0)
-    from entitysam.training.synthetic import add_arguments as coco_arguments
-
     c = sub.add_parser("coco", help="training images in the COCO-panoptic layout (things, stuff, crowd)")
-    coco_arguments(c)
+    _coco_arguments(c)
+
+
+def _coco_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of the COCO-panoptic generator (defaults: ``SyntheticConfig``)."""
+    from entitysam.synthetic.coco import SyntheticConfig
+
+    d = SyntheticConfig()
+    parser.add_argument("out", help="output folder (must not exist)")
+    parser.add_argument("--num-images", type=positive_int, default=d.num_images)
+    parser.add_argument("--size", type=positive_int, nargs="+", default=[d.height], metavar="H [W]",
+                        help="image height [and width] in pixels")
+    parser.add_argument("--stuff", type=nonnegative_int, nargs=2, default=d.stuff_per_image, metavar=("MIN", "MAX"),
+                        help="stuff (background) entities per image")
+    parser.add_argument("--things", type=nonnegative_int, nargs=2, default=d.things_per_image, metavar=("MIN", "MAX"),
+                        help="thing (shape) entities per image")
+    parser.add_argument("--crowd-prob", type=fraction, default=d.crowd_prob)
+    parser.add_argument("--void-prob", type=fraction, default=d.void_prob)
+    parser.add_argument("--num-empty", type=nonnegative_int, default=d.num_empty_images,
+                        help="number of trailing images without any segment")
+    parser.add_argument("--seed", type=nonnegative_int, default=d.seed)
+    parser.add_argument("--split", default=d.split)
+
+
+def _coco_config(args: argparse.Namespace):
+    from entitysam.synthetic.coco import SyntheticConfig
+
+    if len(args.size) not in (1, 2):
+        raise EntitySAMError(f"--size takes H or H W, got {args.size}")
+    h, w = (args.size * 2)[:2]
+    return SyntheticConfig(
+        num_images=args.num_images, height=h, width=w,
+        stuff_per_image=tuple(args.stuff), things_per_image=tuple(args.things),
+        crowd_prob=args.crowd_prob, void_prob=args.void_prob, num_empty_images=args.num_empty,
+        seed=args.seed, split=args.split,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     if args.kind == "coco":
-        from entitysam.training.synthetic import config_from_args, write_synthetic_coco_panoptic
+        from entitysam.synthetic.coco import write_synthetic_coco_panoptic
 
-        cfg = config_from_args(args)
+        cfg = _coco_config(args)
         write_synthetic_coco_panoptic(args.out, cfg)
         print(f"wrote {cfg.num_images} images to {args.out}")
         return 0

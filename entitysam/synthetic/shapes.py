@@ -1,7 +1,7 @@
 """Parametric shapes for synthetic moving entities (a shape at any centre, radius and angle).
 
 Textures come from the synthetic COCO-panoptic generator
-(:func:`entitysam.training.synthetic.make_texture`), so held-out videos and training images
+(:func:`entitysam.synthetic.coco.make_texture`), so held-out videos and training images
 share one visual world.
 """
 

@@ -26,7 +26,7 @@ from PIL import Image
 from entitysam.io.atomic import atomic_dir
 from entitysam.io.ids import id2rgb
 from entitysam.synthetic.shapes import SHAPES, shape_mask
-from entitysam.training.synthetic import STUFF_TEXTURES, THING_TEXTURES, make_texture
+from entitysam.synthetic.coco import STUFF_TEXTURES, THING_TEXTURES, make_texture
 
 STUFF_NAMES = ("ground", "wall", "sky", "water")
 CATEGORIES = [{"id": i, "name": n, "isthing": 0} for i, n in enumerate(STUFF_NAMES)] + [

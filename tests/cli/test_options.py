@@ -22,7 +22,7 @@ def all_parsers(parser, path=()):
 def numeric_actions():
     for path, parser in all_parsers(build_parser()):
         for action in parser._actions:
-            if action.type in (int, float):
+            if action.type in (int, float) and not action.choices:  # choices are checked by argparse
                 yield path, action
 
 
@@ -58,6 +58,17 @@ def one_line_error(capsys, argv, monkeypatch):
     (["segment", "v.mp4", "-o", "out", "--min-mask-region-area", "-1"], "--min-mask-region-area"),
     (["eval", "--task", "entity", "--pred", "p", "--gt", "g", "--workers", "0"], "--workers"),
     (["golden", "check", "dir", "--threads", "0"], "--threads"),
+    (["train", "--data", "d", "--lr", "-1"], "--lr: must be a number > 0"),
+    (["train", "--data", "d", "--workers", "-2"], "--workers: must be an integer >= 0"),
+    (["train", "--data", "d", "--steps", "100,x"], "--steps"),
+    (["train", "--data", "d", "--device", "gpu"], "unknown device 'gpu'"),
+    (["classify", "t", "--frames", "f", "--vocab", "coco", "--backend", "clip", "-o", "o", "--min-confidence", "2"],
+     "--min-confidence: must be between 0 and 1"),
+    (["classify", "t", "--frames", "f", "--vocab", "coco", "--backend", "openai", "-o", "o", "--concurrency", "0"],
+     "--concurrency"),
+    (["synthetic", "coco", "o", "--crowd-prob", "1.5"], "--crowd-prob"),
+    (["synthetic", "coco", "o", "--num-images", "0"], "--num-images"),
+    (["view", "o", "--port", "70000"], "--port"),
     (["synthetic", "videos", "-o", "x", "--frames", "0"], "--frames"),
     (["segment", "v.mp4"], "the following arguments are required: -o/--output"),
     (["segment", "v.mp4", "-o", "out", "--bogus"], "unrecognized arguments: --bogus"),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from entitysam.training.synthetic import SyntheticConfig, write_synthetic_coco_panoptic
+from entitysam.synthetic.coco import SyntheticConfig, write_synthetic_coco_panoptic
 
 # Small and fast: every image has a crowd segment, the last one has no segments at all.
 SYNTH = SyntheticConfig(

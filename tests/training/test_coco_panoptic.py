@@ -10,7 +10,7 @@ from PIL import Image
 from entitysam.errors import EntitySAMError
 from entitysam.io.ids import id2rgb
 from entitysam.training.coco_panoptic import CocoPanoptic, coco_panoptic_paths
-from entitysam.training.synthetic import generate_image
+from entitysam.synthetic.coco import generate_image
 
 
 def test_round_trip_entities(synth_root, synth_cfg):

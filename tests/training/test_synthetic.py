@@ -9,7 +9,8 @@ from PIL import Image
 
 from entitysam.errors import EntitySAMError
 from entitysam.io.ids import rgb2id
-from entitysam.training.synthetic import CATEGORIES, generate_image, main, write_synthetic_coco_panoptic
+from entitysam.cli import main as cli_main
+from entitysam.synthetic.coco import CATEGORIES, generate_image, write_synthetic_coco_panoptic
 
 
 def _files(root):
@@ -84,11 +85,11 @@ def test_refuses_non_empty_output(tmp_path, synth_cfg):
 
 
 def test_command_line(tmp_path, capsys):
-    rc = main([str(tmp_path / "cli"), "--num-images", "2", "--size", "40", "56", "--seed", "3", "--things", "1", "2"])
+    rc = cli_main(["synthetic", "coco", str(tmp_path / "cli"), "--num-images", "2", "--size", "40", "56", "--seed", "3", "--things", "1", "2"])
     assert rc == 0
     im = Image.open(tmp_path / "cli" / "train2017" / "000000000001.jpg")
     assert im.size == (56, 40)
-    assert main([str(tmp_path / "cli")]) == 2  # exists: one-line error, exit code 2
+    assert cli_main(["synthetic", "coco", str(tmp_path / "cli")]) == 2  # exists: one-line error, exit code 2
     assert "error:" in capsys.readouterr().err
 
 
@@ -103,7 +104,7 @@ def test_void_band(synth_cfg):
 
 def test_entities_have_distinct_colour_pairs(synth_cfg):
     """Every entity of an image gets its own texture colour pair, far from the others'."""
-    from entitysam.training.synthetic import PALETTE_MIN_DISTANCE, _pair_distance
+    from entitysam.synthetic.coco import PALETTE_MIN_DISTANCE, _pair_distance
 
     cfg = replace(synth_cfg, things_per_image=(6, 8), stuff_per_image=(3, 3))
     for i in range(4):

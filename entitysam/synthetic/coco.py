@@ -13,18 +13,14 @@ Written layout (same as ``datasets/coco``, spec training.md §4)::
     <out>/panoptic_<split>/<name>.png            id = R + 256 G + 65536 B
     <out>/annotations/panoptic_<split>.json
 
-Usable from the command line::
-
-    python -m entitysam.training.synthetic OUT --num-images 16 --size 256 --seed 0
+From the command line: ``entitysam synthetic coco OUT --num-images 16 --size 256 --seed 0``.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -364,57 +360,3 @@ def _write_dataset(root: Path, cfg: SyntheticConfig) -> None:
         "categories": CATEGORIES,
     }
     (root / "annotations" / f"panoptic_{cfg.split}.json").write_text(json.dumps(data))
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of the generator (for a CLI subcommand or ``python -m``)."""
-    d = SyntheticConfig()
-    parser.add_argument("out", help="output folder (must not exist)")
-    parser.add_argument("--num-images", type=int, default=d.num_images)
-    parser.add_argument("--size", type=int, nargs="+", default=[d.height], metavar="H [W]",
-                        help="image height [and width] in pixels")
-    parser.add_argument("--stuff", type=int, nargs=2, default=d.stuff_per_image, metavar=("MIN", "MAX"),
-                        help="stuff (background) entities per image")
-    parser.add_argument("--things", type=int, nargs=2, default=d.things_per_image, metavar=("MIN", "MAX"),
-                        help="thing (shape) entities per image")
-    parser.add_argument("--crowd-prob", type=float, default=d.crowd_prob)
-    parser.add_argument("--void-prob", type=float, default=d.void_prob)
-    parser.add_argument("--num-empty", type=int, default=d.num_empty_images,
-                        help="number of trailing images without any segment")
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--split", default=d.split)
-
-
-def config_from_args(args: argparse.Namespace) -> SyntheticConfig:
-    if len(args.size) not in (1, 2):
-        raise EntitySAMError(f"--size takes H or H W, got {args.size}")
-    h, w = (args.size * 2)[:2]
-    return SyntheticConfig(
-        num_images=args.num_images, height=h, width=w,
-        stuff_per_image=tuple(args.stuff), things_per_image=tuple(args.things),
-        crowd_prob=args.crowd_prob, void_prob=args.void_prob, num_empty_images=args.num_empty,
-        seed=args.seed, split=args.split,
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m entitysam.training.synthetic OUT [options]``; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m entitysam.training.synthetic",
-                                     description="Write a synthetic COCO-panoptic dataset.")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        cfg = config_from_args(args)
-        out = write_synthetic_coco_panoptic(args.out, cfg)
-    except EntitySAMError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {cfg.num_images} images to {out}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
