@@ -22,52 +22,26 @@ def _number(text: str, kind: type):
     return value
 
 
-def fraction(text: str) -> float:
-    """A threshold or probability in [0, 1]."""
-    value = _number(text, float)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
+def _ranged(kind: type, ok, requirement: str, doc: str):
+    """An argparse type: ``kind`` parsed from the text, then ``ok(value)`` or the requirement."""
+
+    def parse(text: str):
+        value = _number(text, kind)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
+        return value
+
+    parse.__doc__ = doc
+    return parse
 
 
-def positive_int(text: str) -> int:
-    """A count >= 1."""
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
-
-
-def nonnegative_int(text: str) -> int:
-    """A count or index >= 0."""
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
-    return value
-
-
-def port(text: str) -> int:
-    """A TCP port: 0 (let the system pick a free one) .. 65535."""
-    value = _number(text, int)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number 0..65535, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """A duration, rate or size > 0."""
-    value = _number(text, float)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
-    return value
-
-
-def nonnegative_float(text: str) -> float:
-    """A margin or weight >= 0."""
-    value = _number(text, float)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return value
+fraction = _ranged(float, lambda v: 0.0 <= v <= 1.0, "between 0 and 1", "A threshold or probability in [0, 1].")
+positive_int = _ranged(int, lambda v: v >= 1, "an integer >= 1", "A count >= 1.")
+nonnegative_int = _ranged(int, lambda v: v >= 0, "an integer >= 0", "A count or index >= 0.")
+port = _ranged(int, lambda v: 0 <= v <= 65535, "a port number 0..65535",
+               "A TCP port: 0 (let the system pick a free one) .. 65535.")
+positive_float = _ranged(float, lambda v: v > 0, "a number > 0", "A duration, rate or size > 0.")
+nonnegative_float = _ranged(float, lambda v: v >= 0, "a number >= 0", "A margin or weight >= 0.")
 
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
