@@ -73,7 +73,7 @@ def build_predictor(model: str = "vit-s", checkpoint=None, device="auto", precis
             raise EntitySAMError(f"{path}: checkpoint file not found")
     # reproducible random weights (tiny) without touching the caller's global RNG
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+        torch.default_generator.manual_seed(0)  # CPU only: the CUDA generators stay untouched
         net = build_entitysam(cfg, device=dev)
     if path is not None:
         load_checkpoint(net, path, trust=trust_checkpoint)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from entitysam._cli.options import device, nonnegative_float, nonnegative_int, positive_float, positive_int
 from entitysam.errors import EntitySAMError
 
 help = "train EntitySAM on COCO-panoptic-format data (stage 1: images, stage 2: pseudo-videos)"
@@ -16,7 +17,8 @@ training.md); several GPUs or nodes: launch with torchrun (one clip per process)
 
 
 def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.split(",") if v.strip())
+    """Comma-separated iterations, each >= 1."""
+    return tuple(positive_int(v.strip()) for v in text.split(",") if v.strip())
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,21 +33,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output-dir")
     p.add_argument("--trust-checkpoint", action="store_true", help="allow checkpoints that need arbitrary unpickling")
     p.add_argument("--train-all", action="store_true", help="train every parameter (from-scratch runs of small models)")
-    p.add_argument("--max-iter", type=int, help="default: 81000 (stage 1) / 10100 (stage 2)")
+    p.add_argument("--max-iter", type=positive_int, help="default: 81000 (stage 1) / 10100 (stage 2)")
     p.add_argument("--steps", type=_ints, help="lr x0.1 at these iterations, comma-separated (default 60000 / 7500)")
-    p.add_argument("--frames", type=int, help="frames per clip T (default 1 / 8)")
-    p.add_argument("--checkpoint-period", type=int, help="default 10000 / 2000")
-    p.add_argument("--lr", type=float, default=5e-5)
-    p.add_argument("--weight-decay", type=float, default=0.05)
-    p.add_argument("--clip-grad-norm", type=float, default=0.01)
-    p.add_argument("--clips-per-rank", type=int, default=1, help="clips per process per iteration (official: 1)")
-    p.add_argument("--workers", type=int, help="processes preparing clips ahead of the model "
+    p.add_argument("--frames", type=positive_int, help="frames per clip T (default 1 / 8)")
+    p.add_argument("--checkpoint-period", type=positive_int, help="default 10000 / 2000")
+    p.add_argument("--lr", type=positive_float, default=5e-5)
+    p.add_argument("--weight-decay", type=nonnegative_float, default=0.05)
+    p.add_argument("--clip-grad-norm", type=positive_float, default=0.01)
+    p.add_argument("--clips-per-rank", type=positive_int, default=1, help="clips per process per iteration (official: 1)")
+    p.add_argument("--workers", type=nonnegative_int, help="processes preparing clips ahead of the model "
                    "(default: 4 on CUDA, 0 on CPU; results are identical for any value)")
-    p.add_argument("--num-points", type=int, default=12544, help="matcher / loss points per mask")
-    p.add_argument("--max-num-masks", type=int, default=30)
-    p.add_argument("--log-period", type=int, default=20)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda (torchrun: cuda:LOCAL_RANK)")
+    p.add_argument("--num-points", type=positive_int, default=12544, help="matcher / loss points per mask")
+    p.add_argument("--max-num-masks", type=positive_int, default=30)
+    p.add_argument("--log-period", type=positive_int, default=20)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--device", default="auto", type=device, help="auto | cpu | cuda (torchrun: cuda:LOCAL_RANK)")
     p.add_argument("--no-amp", action="store_true", help="disable fp16 autocast on CUDA")
 
 
@@ -63,6 +65,7 @@ def build_trainer(args: argparse.Namespace, log=print):
     from entitysam.training.coco_panoptic import CocoPanoptic
     from entitysam.training.losses import SetCriterion
     from entitysam.training.matcher import HungarianMatcher
+    from entitysam.training.rng import seeded_default_rng
     from entitysam.training.trainer import TrainConfig, Trainer
 
     if args.workers is not None and args.workers < 0:
@@ -79,8 +82,8 @@ def build_trainer(args: argparse.Namespace, log=print):
         seed=args.seed, train_all=args.train_all, amp=not args.no_amp, num_points=args.num_points,
         max_num_masks=args.max_num_masks, output_dir=args.output_dir,
     )
-    torch.manual_seed(args.seed)
-    model = build_entitysam(args.model)
+    with seeded_default_rng(args.seed, "cpu"):  # seeded initial weights (built on the CPU); global RNG kept
+        model = build_entitysam(args.model)
     if args.init:
         load_state_dict(model, read_state_dict(args.init, trust=args.trust_checkpoint), source=args.init)
         log(f"initialised from {args.init}")

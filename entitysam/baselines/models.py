@@ -154,7 +154,7 @@ def build_sam2_model(variant: str = DEFAULT_VARIANT, checkpoint: str | os.PathLi
         path = Path(checkpoint) if checkpoint is not None else resolve_sam2_checkpoint(v)
     _ensure_sam2_configs()
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)  # CPU only: the CUDA generators stay untouched
         model = build_sam2_video_predictor(v.config, ckpt_path=None, device="cpu",
                                            hydra_overrides_extra=list(v.overrides + tuple(overrides)))
     if path is not None:

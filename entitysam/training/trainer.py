@@ -4,21 +4,25 @@ Data parallelism: every rank runs ``clips_per_rank`` clips per iteration; gradie
 averaged over all clips of all ranks with one coalesced all-reduce (gloo on CPU, NCCL on
 GPU), then clipped (full-model L2 norm 0.01) and applied with AdamW. Everything random is a
 function of (seed, global clip index): clip ``i`` of the run is the same clip with the same
-augmentations and the same dropout masks however the run is split over ranks, and
-``--resume`` continues bit-exactly.
+augmentations, the same dropout masks and the same sampled points however the run is split over
+ranks, and ``--resume`` continues bit-exactly.
+
+Library calls leave the caller's global state alone: the torch, numpy and ``random`` global
+generators are neither seeded nor advanced (point sampling uses a local ``torch.Generator``;
+dropout, which can only draw from torch's default generator, runs inside a block that seeds it
+per clip and puts the caller's state back), and the model's train/eval modes are restored after
+every iteration.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -26,6 +30,7 @@ from torch import nn
 from entitysam.errors import EntitySAMError
 from entitysam.modeling.trainable import set_trainable
 from entitysam.training.propagate import propagate_clip
+from entitysam.training.rng import clip_seed, points_generator, seeded_default_rng, training_mode
 
 # normalisation modules whose parameters get no weight decay (detectron2 WEIGHT_DECAY_NORM = 0)
 _NORM_TYPES = (
@@ -79,13 +84,11 @@ class ClipSource(Protocol):
 
 
 class Criterion(Protocol):
-    def __call__(self, outputs: dict, targets: dict, num_masks: float) -> dict[str, torch.Tensor]:
-        """Weighted losses of one clip; ``num_masks`` is the batch normaliser (spec §10)."""
-
-
-def clip_seed(seed: int, index: int) -> int:
-    """Seed of clip ``index``: independent of how clips are split over ranks and iterations."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+    def __call__(
+        self, outputs: dict, targets: dict, num_masks: float, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Weighted losses of one clip; ``num_masks`` is the batch normaliser (spec §10);
+        ``generator``: the only source of the random sampling points."""
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -145,7 +148,7 @@ class Trainer:
         self.cfg = cfg
         self.device = torch.device(device)
         self.dist = init_distributed(self.device)
-        self.model = model.to(self.device).train()
+        self.model = model.to(self.device)  # train mode only inside train_step (the caller's mode is kept)
         set_trainable(self.model, train_all=cfg.train_all)
         self.clips = clips
         self.criterion = criterion
@@ -169,11 +172,6 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "iteration": self.iteration,
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "numpy": np.random.get_state()[1].tolist(),
-                "python": list(random.getstate()[1]),
-            },
             "rank_param_checksums": getattr(self, "rank_checksums", None),
             "train_config": asdict(self.cfg),
             "model_config": self.model.cfg.to_dict() if hasattr(self.model, "cfg") else None,
@@ -229,13 +227,15 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         totals: dict[str, float] = {}
         for index, (frames, targets) in zip(indices, batch):
-            torch.manual_seed(clip_seed(cfg.seed, index))  # dropout masks depend on the clip only
-            with torch.autocast("cuda", dtype=torch.float16, enabled=self.use_amp):
-                out = propagate_clip(self.model, frames.to(self.device))
-                outputs = {"pred_logits": out.pred_logits, "pred_iou": out.pred_iou, "pred_masks": out.pred_masks}
-                losses = self.criterion(outputs, targets, num_masks)
-            loss = sum(losses.values()) / cfg.clips_per_rank
-            self.scaler.scale(loss).backward()
+            # dropout masks and sampling points depend on (seed, clip index) only; no global RNG
+            points = points_generator(cfg.seed, index, self.device)
+            with training_mode(self.model), seeded_default_rng(clip_seed(cfg.seed, index), self.device):
+                with torch.autocast("cuda", dtype=torch.float16, enabled=self.use_amp):
+                    out = propagate_clip(self.model, frames.to(self.device))
+                    outputs = {"pred_logits": out.pred_logits, "pred_iou": out.pred_iou, "pred_masks": out.pred_masks}
+                    losses = self.criterion(outputs, targets, num_masks, generator=points)
+                loss = sum(losses.values()) / cfg.clips_per_rank
+                self.scaler.scale(loss).backward()
             for k, v in losses.items():
                 totals[k] = totals.get(k, 0.0) + float(v.detach()) / cfg.clips_per_rank
         self._all_reduce_grads()
@@ -280,9 +280,11 @@ class Trainer:
             return None
         c = self.cfg.clips_per_rank
         order = [i for it in range(start, end) for i in self._global_indices(it)]
+        # own generator: the loader's base seed would otherwise be drawn from torch's global RNG
         loader = torch.utils.data.DataLoader(
             _ClipDataset(self.clips), batch_size=None, sampler=order, num_workers=self.cfg.workers,
-            collate_fn=_as_is, prefetch_factor=2 * c, persistent_workers=False)
+            collate_fn=_as_is, prefetch_factor=2 * c, persistent_workers=False,
+            generator=torch.Generator().manual_seed(self.cfg.seed))
         clips = iter(loader)
         return ([next(clips) for _ in range(c)] for _ in range(start, end))
 
