@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 
 def _train(stage: int, data: Path, out: Path, args, init: Path | None, iters: int, frames: int, lr: float) -> Path:
@@ -111,7 +111,7 @@ def late_entity_recall(val: Path, pred: Path) -> dict:
 def slot_oracle(ckpt: Path, val: Path) -> dict:
     """Mask quality before the merge: for every (GT entity, frame) the best IoU of any slot's
     mask (p >= 0.5) in that frame. Separates "no slot segments it" from "the merge drops it"."""
-    from entitysam.inference.merger import probabilities
+    from entitysam.inference.merge.steps import probabilities
     from entitysam.io.frames import preprocess
     from entitysam.io.ids import rgb2id
     from entitysam.segment import build_predictor
@@ -149,30 +149,36 @@ def entity_counts(val: Path, pred: Path) -> dict:
     return {"predicted": sum(p) / max(len(p), 1), "ground_truth": sum(g) / max(len(g), 1)}
 
 
+def _pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (optional extra [plot]), or a clear exit."""
+    try:
+        import matplotlib
+    except ImportError:
+        sys.exit("learnability.py draws veq_per_window.png with matplotlib: "
+                 "pip install 'entitysam[plot]' (or pip install matplotlib)")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _plot(curves: dict[str, list[tuple[int, float]]], path: Path) -> None:
-    """VEQ per window k (the paper's Figure 3), drawn with Pillow."""
-    W, H, m = 640, 400, 60
-    img = Image.new("RGB", (W, H), "white")
-    d = ImageDraw.Draw(img)
+    """VEQ per window k (the paper's Figure 3): one curve per model, drawn with matplotlib."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    for name, pts in curves.items():
+        ax.plot([k for k, _ in pts], [v for _, v in pts], marker="o", linewidth=2, label=name)
     ks = [k for k, _ in next(iter(curves.values()))]
-    x = lambda k: m + (W - 2 * m) * (ks.index(k) / max(len(ks) - 1, 1))
-    y = lambda v: H - m - (H - 2 * m) * v / 100.0
-    d.line([(m, H - m), (W - m, H - m)], fill="black")
-    d.line([(m, m), (m, H - m)], fill="black")
-    for v in range(0, 101, 20):
-        d.text((m - 30, y(v) - 6), str(v), fill="black")
-        d.line([(m, y(v)), (W - m, y(v))], fill=(225, 225, 225))
-    for k in ks:
-        d.text((x(k) - 6, H - m + 8), f"k={k}", fill="black")
-    colours = [(31, 119, 180), (214, 39, 40), (44, 160, 44)]
-    for i, (name, pts) in enumerate(curves.items()):
-        c = colours[i % len(colours)]
-        d.line([(x(k), y(v)) for k, v in pts], fill=c, width=3)
-        for k, v in pts:
-            d.ellipse([x(k) - 4, y(v) - 4, x(k) + 4, y(v) + 4], fill=c)
-        d.text((W - m - 150, m + 16 * i), name, fill=c)
-    d.text((m, 20), "VEQ per window k (held-out synthetic videos)", fill="black")
-    img.save(path)
+    ax.set_xticks(ks, [f"k={k}" for k in ks])
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("window k = 5 x (frames in the window - 1)")
+    ax.set_ylabel("VEQ")
+    ax.set_title("VEQ per window k (held-out synthetic videos)")
+    ax.grid(True, color="0.9")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -195,12 +201,13 @@ def main() -> None:
                     help="re-evaluate the checkpoints of an earlier run in --out (same arguments) without training")
     ap.add_argument("--quick", action="store_true", help="tiny data sizes for a smoke run")
     args = ap.parse_args()
+    _pyplot()  # matplotlib present? checked before any training
 
     import torch
 
     from entitysam.evaluation import evaluate_entity
     from entitysam.synthetic.videos import write_synthetic_videos
-    from entitysam.training.synthetic import SyntheticConfig, write_synthetic_coco_panoptic
+    from entitysam.synthetic.coco import SyntheticConfig, write_synthetic_coco_panoptic
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
