@@ -69,6 +69,9 @@ class EntitySAMPredictor:
         keep_debug: record intermediates (pooled features etc.) in ``PositionOutput.debug``.
         entity_score: ``max`` (official: eIoU uses the larger entity logit) or ``foreground``
             (the foreground logit only; see :func:`~entitysam.modeling.entitysam.expected_iou`).
+        reference: compute every position as before issue 13 (slot copies through sam2's
+            memory attention; same function, slower, far more memory): for tests and
+            benchmarks of the default exact fast path.
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class EntitySAMPredictor:
         precision: str = "fp32",
         keep_debug: bool = False,
         entity_score: str = "max",
+        reference: bool = False,
     ):
         if warmup < 0:
             raise ValueError("warmup must be >= 0")
@@ -90,6 +94,7 @@ class EntitySAMPredictor:
         self.warmup = warmup
         self.fill_hole_area = fill_hole_area
         self.keep_debug = keep_debug
+        self.reference = reference
         self.memory = MemoryBank(model.cfg.num_maskmem, self.precision.memory_dtype)
         self.reset()
 
@@ -137,7 +142,8 @@ class EntitySAMPredictor:
         debug = {} if self.keep_debug else None
         if debug is not None:
             debug["feats"] = feats
-        out = self.model.step(feats, self.memory.read(), self._points, encode_memory=True, debug=debug)
+        out = self.model.step(feats, self.memory.read(), self._points, encode_memory=True, debug=debug,
+                              reference=self.reference)
         self.memory.add(out.memory)
         self._points = out.points.detach()  # quirk 7: cumulative, never reset within a video
         logits, changed = fill_holes(out.lowres_logits.float(), self.fill_hole_area)  # after memory encoding

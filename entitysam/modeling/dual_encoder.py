@@ -45,3 +45,20 @@ def fuse(enhancement: nn.Module, f_cat: Tensor, grid: int) -> Tensor:
     """``backbone_feature_enhancement`` Linear(2C -> C) on F_cat -> (Q, C, g, g) image embedding."""
     fused = enhancement(f_cat)  # (Q, g*g, C)
     return fused.permute(0, 2, 1).reshape(fused.shape[0], fused.shape[2], grid, grid)
+
+
+def fuse_split(enhancement: nn.Linear, sam_tokens: Tensor, dino_proj: Tensor, grid: int) -> Tensor:
+    """:func:`fuse` without building F_cat: the Linear(2C -> C) is split into its SAM and
+    DINOv2 column halves, W·[s; d] + b = W_s·s + (W_d·d + b), and the DINOv2 half (the same
+    for every slot) is computed once.
+
+    Args:
+        sam_tokens: (Q or 1, g*g, C) SAM tokens; dino_proj: (1, g*g, C).
+    Returns:
+        (Q or 1, C, g, g), equal to :func:`fuse` on F_cat up to float rounding.
+    """
+    C = sam_tokens.shape[-1]
+    w = enhancement.weight
+    shared = F.linear(dino_proj, w[:, C:], enhancement.bias)  # (1, g*g, C)
+    fused = F.linear(sam_tokens, w[:, :C]).add_(shared)
+    return fused.transpose(1, 2).reshape(fused.shape[0], fused.shape[2], grid, grid)

@@ -19,6 +19,8 @@ from torch import Tensor, nn
 from sam2.modeling.sam.transformer import Attention
 from sam2.modeling.sam2_utils import MLP, LayerNorm2d
 
+from entitysam.modeling.slot_parallel import cpu_workers, run_tasks
+
 NUM_SPLITS = 4  # tokens per image copy: mask query, IoU query, 2 prompt tokens
 
 
@@ -66,6 +68,39 @@ class QueryAttentionBlock(nn.Module):
         keys = self.norm4(keys + self.cross_attn_image_to_token(q=k, k=tok + pe, v=tok))
         return ungroup_tokens(tok), keys
 
+    def forward_slots(self, tokens: Tensor, keys: Tensor, token_pe: Tensor, key_pe: Tensor, chunk: int,
+                      workers: int) -> Tensor:
+        """:meth:`forward` with the per-slot steps 2-5 run ``chunk`` image copies at a time.
+
+        Steps 2-5 only pair image copy b with its own 4 tokens, so they are independent
+        between slots; only step 1 (self-attention over all 4Q tokens) is global. ``keys``
+        is updated in place (each chunk reads its own rows before writing them).
+
+        Returns:
+            the new tokens (1, 4Q, C); ``keys`` holds the new keys.
+        """
+        Q = keys.shape[0]
+        if self.skip_first_layer_pe:
+            tokens = self.self_attn(q=tokens, k=tokens, v=tokens)
+        else:
+            q = tokens + token_pe
+            tokens = tokens + self.self_attn(q=q, k=q, v=tokens)
+        tokens = self.norm1(tokens)
+        tok_all, pe_all = group_tokens(tokens, Q), group_tokens(token_pe, Q)
+        tok_out = torch.empty_like(tok_all)
+
+        def run(s0: int) -> None:
+            s1 = min(s0 + chunk, Q)
+            tok, pe, kv = tok_all[s0:s1], pe_all[s0:s1], keys[s0:s1]
+            k = kv + key_pe[s0:s1]
+            tok = self.norm2(tok + self.cross_attn_token_to_image(q=tok + pe, k=k, v=kv))
+            tok = self.norm3(tok + self.mlp(tok))
+            keys[s0:s1] = self.norm4(kv + self.cross_attn_image_to_token(q=k, k=tok + pe, v=tok))
+            tok_out[s0:s1] = tok
+
+        run_tasks(run, list(range(0, Q, chunk)), workers)
+        return ungroup_tokens(tok_out)
+
 
 class QueryTransformer(nn.Module):
     """Official ``TwoWayQueryIoUTransformer``: ``depth`` query blocks + final token-to-image attention."""
@@ -89,6 +124,28 @@ class QueryTransformer(nn.Module):
             queries, keys = layer(queries, keys, tokens, key_pe)
         tok, pe = group_tokens(queries, Q), group_tokens(tokens, Q)
         attn = self.final_attn_token_to_image(q=tok + pe, k=keys + key_pe, v=keys)
+        queries = self.norm_final_attn(queries + ungroup_tokens(attn))
+        return queries, keys
+
+    def forward_slots(self, image: Tensor, image_pe: Tensor, tokens: Tensor, chunk: int,
+                      workers: int) -> tuple[Tensor, Tensor]:
+        """:meth:`forward` with the per-slot steps in chunks of image copies (see
+        :meth:`QueryAttentionBlock.forward_slots`); ``image`` is overwritten (it becomes the keys)."""
+        Q = image.shape[0]
+        keys = image.flatten(2).transpose(1, 2)  # a view: updated in place
+        key_pe = image_pe.flatten(2).transpose(1, 2)
+        queries = tokens
+        for layer in self.layers:
+            queries = layer.forward_slots(queries, keys, tokens, key_pe, chunk, workers)
+        tok, pe = group_tokens(queries, Q), group_tokens(tokens, Q)
+        attn = torch.empty_like(tok)
+
+        def run(s0: int) -> None:
+            s1 = min(s0 + chunk, Q)
+            kv = keys[s0:s1]
+            attn[s0:s1] = self.final_attn_token_to_image(q=tok[s0:s1] + pe[s0:s1], k=kv + key_pe[s0:s1], v=kv)
+
+        run_tasks(run, list(range(0, Q, chunk)), workers)
         queries = self.norm_final_attn(queries + ungroup_tokens(attn))
         return queries, keys
 
@@ -148,6 +205,8 @@ class EntityDecoder(nn.Module):
         sparse_prompt_embeddings: Tensor,
         dense_prompt_embeddings: Tensor,
         high_res_features: tuple[Tensor, Tensor],
+        slot_chunk: int | None = None,
+        overwrite_image: bool = False,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Decode every slot.
 
@@ -157,6 +216,12 @@ class EntityDecoder(nn.Module):
             sparse_prompt_embeddings: (Q, 2, C) point + padding token per slot.
             dense_prompt_embeddings: (Q, C, h, w).
             high_res_features: ((1 or Q, C/8, 4h, 4w), (1 or Q, C/4, 2h, 2w)) ``conv_s0``/``conv_s1`` outputs.
+            slot_chunk: None: every step on all Q image copies at once (as officially). A
+                number: the per-slot steps (everything but the token self-attention) run that
+                many image copies at a time (on CPU worker threads), so the transient memory
+                no longer scales with Q; same function.
+            overwrite_image: with ``slot_chunk``, the decoder may keep its keys in
+                ``image_embeddings``' storage (the caller no longer needs it).
 
         Returns:
             masks (Q, 1, 4h, 4w) logits, iou (Q, 1) in (0, 1), mask-query tokens (Q, 1, C).
@@ -166,20 +231,43 @@ class EntityDecoder(nn.Module):
         tokens = torch.cat(
             [self.queries.weight, self.iou_queries.weight, sparse_prompt_embeddings.reshape(-1, C)], dim=0
         ).unsqueeze(0)  # (1, 4Q, C)
-        src = image_embeddings + dense_prompt_embeddings
+        inplace = (slot_chunk is not None and overwrite_image and image_embeddings.stride(0) != 0
+                   and torch.promote_types(image_embeddings.dtype, dense_prompt_embeddings.dtype) == image_embeddings.dtype)
+        if inplace:
+            src = image_embeddings.add_(dense_prompt_embeddings)
+        else:
+            src = image_embeddings + dense_prompt_embeddings
         pos = image_pe.expand(Q, -1, -1, -1)
-        hs, keys = self.transformer(src, pos, tokens)
+        if slot_chunk is None:
+            hs, keys = self.transformer(src, pos, tokens)
+        else:
+            workers = cpu_workers(src.device)
+            hs, keys = self.transformer.forward_slots(src, pos, tokens, slot_chunk, workers)
         mask_tokens_out = hs[0, :Q]
         iou_tokens_out = hs[0, Q : 2 * Q]
-
+        hyper_in = self.output_hypernetworks_mlps[0](mask_tokens_out)  # (Q, C/8)
         src = keys.transpose(1, 2).reshape(Q, C, h, w)
+        if slot_chunk is None:
+            masks = self._masks(src, hyper_in, high_res_features)
+        else:
+            masks = torch.empty(Q, 1, 4 * h, 4 * w, dtype=hyper_in.dtype, device=src.device)
+
+            def run(s0: int) -> None:
+                s1 = min(s0 + slot_chunk, Q)
+                high_res = tuple(f[s0:s1] if f.shape[0] > 1 else f for f in high_res_features)
+                masks[s0:s1] = self._masks(src[s0:s1], hyper_in[s0:s1], high_res)
+
+            run_tasks(run, list(range(0, Q, slot_chunk)), workers)
+        iou = self.iou_prediction_head(iou_tokens_out)[:, :1]  # IoU column 0 only (quirk 5)
+        return masks, iou, mask_tokens_out.unsqueeze(1)
+
+    def _masks(self, src: Tensor, hyper_in: Tensor, high_res_features: tuple[Tensor, Tensor]) -> Tensor:
+        """Upscaled keys (B, C, h, w) with the high-res skips, dotted with each slot's
+        hypernetwork vector (B, C/8) -> mask logits (B, 1, 4h, 4w)."""
+        B = src.shape[0]
         dc1, ln1, act1, dc2, act2 = self.output_upscaling
         feat_s0, feat_s1 = high_res_features
         upscaled = act1(ln1(dc1(src) + feat_s1))
-        upscaled = act2(dc2(upscaled) + feat_s0)  # (Q, C/8, 4h, 4w)
-
-        hyper_in = self.output_hypernetworks_mlps[0](mask_tokens_out)  # (Q, C/8)
+        upscaled = act2(dc2(upscaled) + feat_s0)  # (B, C/8, 4h, 4w)
         _, c, H, W = upscaled.shape
-        masks = torch.bmm(hyper_in.unsqueeze(1), upscaled.reshape(Q, c, H * W)).reshape(Q, 1, H, W)
-        iou = self.iou_prediction_head(iou_tokens_out)[:, :1]  # IoU column 0 only (quirk 5)
-        return masks, iou, mask_tokens_out.unsqueeze(1)
+        return torch.bmm(hyper_in.unsqueeze(1), upscaled.reshape(B, c, H * W)).reshape(B, 1, H, W)

@@ -26,13 +26,19 @@ from sam2.modeling.sam.transformer import RoPEAttention
 
 from entitysam.configs import EntitySAMConfig, resolve_config
 from entitysam.modeling.dinov2 import DINOv2
-from entitysam.modeling.dual_encoder import concat_features, dino_tokens, fuse
+from entitysam.modeling.dual_encoder import concat_features, dino_tokens, fuse, fuse_split
 from entitysam.modeling.entity_decoder import EntityDecoder
+from entitysam.modeling.memory_attention import memory_attention_slots, supports_slots_path
 from entitysam.modeling.prompt_generator import PromptGenerator
+from entitysam.modeling.slot_parallel import cpu_workers, run_tasks
 
 # Memory-encoder mask transform: sigmoid(logits) * 20 - 10 (SAM 2.1 config values).
 SIGMOID_SCALE_FOR_MEM_ENC = 20.0
 SIGMOID_BIAS_FOR_MEM_ENC = -10.0
+# Slots per memory-encoder call when not on CPU worker threads (bounds its transient memory).
+MEMORY_ENCODER_CHUNK = 10
+# Image copies per chunk of the decoder's per-slot steps on the fast path.
+DECODER_CHUNK = 2
 
 
 @dataclass
@@ -224,12 +230,23 @@ class EntitySAM(nn.Module):
         return FrameFeatures(vision=fpn[-1], vision_pos=pos[-1], high_res=high_res, dino=dino)
 
     # ------------------------------------------------------------------ memory
-    def condition_on_memory(self, feats: FrameFeatures, memories: list[tuple[int, Memory]]) -> Tensor:
+    def fast_path_ok(self) -> bool:
+        """Whether the exact fast computation (issue 13) may serve this call: inference on CPU
+        (eval mode, no autograd); training, gradients and other devices use the reference
+        computation (the fast path is measured and tested on CPU only)."""
+        return (not self.training and not torch.is_grad_enabled() and self.no_mem_embed.device.type == "cpu"
+                and supports_slots_path(self.memory_attention))
+
+    def condition_on_memory(self, feats: FrameFeatures, memories: list[tuple[int, Memory]],
+                            reference: bool = False) -> Tensor:
         """Memory-conditioned features ``pix_feat`` (spec §6.4).
 
         Args:
             memories: (k, memory) pairs for the previous positions t-k, k = 1..num_maskmem;
                 empty at a video's first position.
+            reference: run sam2's ``MemoryAttention.forward`` on slot copies (the
+                implementation before issue 13: same function, slower, ~6 GB at 7 memories
+                for ViT-S); otherwise, at inference, :func:`memory_attention_slots`.
         Returns:
             (1, C, g, g) at the first position (L2 + ``no_mem_embed``), else (Q, C, g, g).
         """
@@ -237,8 +254,18 @@ class EntitySAM(nn.Module):
         if not memories:
             return feats.vision + self.no_mem_embed.view(1, C, 1, 1)
         Q = memories[0][1].features.shape[0]
+        ordered = sorted(memories, key=lambda km: -km[0])  # oldest first
+        if not reference and self.fast_path_ok():
+            out = memory_attention_slots(
+                self.memory_attention,
+                curr=feats.vision[0].flatten(1).t(),  # (g*g, C)
+                curr_pos=feats.vision_pos[0].flatten(1).t(),
+                memories=[m.features.flatten(2).transpose(1, 2) for _, m in ordered],  # (Q, g*g, m) views
+                memory_pos=[m.pos_enc[0].flatten(1).t() + self.maskmem_tpos_enc[k - 1].view(-1) for k, m in ordered],
+            )
+            return out.permute(0, 2, 1).reshape(Q, C, g, g)
         mem, mem_pos = [], []
-        for k, memory in sorted(memories, key=lambda km: -km[0]):  # oldest first
+        for k, memory in ordered:
             mem.append(memory.features.flatten(2).permute(2, 0, 1))  # (g*g, Q, m), stored dtype as officially
             pos = memory.pos_enc.flatten(2).permute(2, 0, 1) + self.maskmem_tpos_enc[k - 1]
             mem_pos.append(pos.expand(-1, Q, -1))
@@ -253,15 +280,38 @@ class EntitySAM(nn.Module):
         )
         return out.permute(1, 2, 0).reshape(Q, C, g, g)
 
-    def encode_memory(self, feats: FrameFeatures, lowres_logits: Tensor) -> Memory:
-        """Memory of this position from the raw L2 feature and the (unfilled) mask logits (§6.5)."""
+    def encode_memory(self, feats: FrameFeatures, lowres_logits: Tensor, reference: bool = False) -> Memory:
+        """Memory of this position from the raw L2 feature and the (unfilled) mask logits (§6.5).
+
+        At inference (unless ``reference``) slots go through sam2's memory encoder in chunks,
+        with the frame feature passed once (its ``pix_feat_proj`` is the same for every slot).
+        """
         Q = lowres_logits.shape[0]
+        if reference or not self.fast_path_ok():
+            out = self.memory_encoder(feats.vision.expand(Q, -1, -1, -1), self._mask_for_mem(lowres_logits),
+                                      skip_mask_sigmoid=True)
+            # no_obj_embed_spatial is added x (1 - [object score 10 > 0]) = x 0: omitted (§6.5)
+            return Memory(features=out["vision_features"], pos_enc=out["vision_pos_enc"][-1][:1])
+        workers = cpu_workers(lowres_logits.device)
+        chunk = 1 if workers > 1 else MEMORY_ENCODER_CHUNK
+        g = self.cfg.grid_size
+
+        def run(s0: int):
+            masks = self._mask_for_mem(lowres_logits[s0 : s0 + chunk])
+            return self.memory_encoder(feats.vision, masks, skip_mask_sigmoid=True)
+
+        outs = run_tasks(run, list(range(0, Q, chunk)), workers)
+        first = outs[0]["vision_features"]
+        features = torch.empty(Q, first.shape[1], g, g, dtype=first.dtype, device=first.device)
+        for s0, o in zip(range(0, Q, chunk), outs):
+            features[s0 : s0 + chunk] = o["vision_features"]
+        return Memory(features=features, pos_enc=outs[0]["vision_pos_enc"][-1][:1])
+
+    def _mask_for_mem(self, lowres_logits: Tensor) -> Tensor:
+        """sigmoid(logits upsampled to S x S) * 20 - 10 (§6.5)."""
         S = self.cfg.image_size
         high_res = F.interpolate(lowres_logits.float(), size=(S, S), mode="bilinear", align_corners=False)
-        mask_for_mem = torch.sigmoid(high_res) * SIGMOID_SCALE_FOR_MEM_ENC + SIGMOID_BIAS_FOR_MEM_ENC
-        out = self.memory_encoder(feats.vision.expand(Q, -1, -1, -1), mask_for_mem, skip_mask_sigmoid=True)
-        # no_obj_embed_spatial is added x (1 - [object score 10 > 0]) = x 0: omitted (§6.5)
-        return Memory(features=out["vision_features"], pos_enc=out["vision_pos_enc"][-1][:1])
+        return torch.sigmoid(high_res) * SIGMOID_SCALE_FOR_MEM_ENC + SIGMOID_BIAS_FOR_MEM_ENC
 
     # ------------------------------------------------------------------ heads
     def forward_heads(
@@ -270,6 +320,7 @@ class EntitySAM(nn.Module):
         feats: FrameFeatures,
         prev_points: Tensor | None,
         debug: dict | None = None,
+        reference: bool = False,
     ) -> StepOutput:
         """PromptGenerator + EntityDecoder on memory-conditioned features (official ``_forward_sam_heads``).
 
@@ -277,13 +328,29 @@ class EntitySAM(nn.Module):
             pix_feat: (1, C, g, g) at the first position, else (Q, C, g, g).
             prev_points: None at a video's first position (point sampler), else the stored
                 (Q, 2) points of the previous position (offset tracking).
+            reference: build F_cat = [SAM || DINOv2] for every slot as officially; otherwise,
+                at inference, the offset attention and the fusion use the DINOv2 half once
+                (:meth:`PromptGenerator.attend_split`, :func:`fuse_split`).
         """
+        return self._forward_heads([pix_feat], feats, prev_points, debug, reference)
+
+    def _forward_heads(self, pix_box: list, feats: FrameFeatures, prev_points: Tensor | None,
+                       debug: dict | None, reference: bool) -> StepOutput:
+        """:meth:`forward_heads` taking ``pix_feat`` in a one-element list it empties: on the
+        fast path the slots' ``pix_feat`` is released before the decoder runs (unless the
+        caller keeps another reference)."""
+        pix_feat = pix_box.pop()
         cfg = self.cfg
         Q, g, S = cfg.num_slots, cfg.grid_size, cfg.image_size
         pg = PromptGenerator(self)  # a view over the officially named flat modules
         dino = self.dinov2_projector(feats.dino)  # (1, g*g, C)
-        f_cat = concat_features(pix_feat, dino)  # (1 or Q, g*g, 2C)
-        attended = pg.attend(f_cat)  # (Q, 2C)
+        split = not reference and self.fast_path_ok()
+        if split:
+            sam_tokens = pix_feat.flatten(2).transpose(1, 2)  # (1 or Q, g*g, C)
+            attended = pg.attend_split(sam_tokens, dino[0])  # (Q, 2C)
+        else:
+            f_cat = concat_features(pix_feat, dino)  # (1 or Q, g*g, 2C)
+            attended = pg.attend(f_cat)  # (Q, 2C)
         if prev_points is None:
             tokens = pix_feat[:1].flatten(2).permute(0, 2, 1)
             points = pg.sample_points(tokens, S, g)
@@ -293,7 +360,11 @@ class EntitySAM(nn.Module):
 
         labels = torch.ones(Q, 1, dtype=torch.int32, device=points.device)
         sparse, dense = self.sam_prompt_encoder(points=(points[:, None, :], labels), boxes=None, masks=None)
-        fused = fuse(self.backbone_feature_enhancement, f_cat, g)  # (1 or Q, C, g, g)
+        if split:
+            fused = fuse_split(self.backbone_feature_enhancement, sam_tokens, dino, g)
+            del pix_feat, sam_tokens  # not needed any more (transient memory of the decoder)
+        else:
+            fused = fuse(self.backbone_feature_enhancement, f_cat, g)  # (1 or Q, C, g, g)
         if debug is not None:
             debug["fused"] = fused
         masks, iou, _ = self.sam_mask_decoder(
@@ -302,6 +373,8 @@ class EntitySAM(nn.Module):
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
             high_res_features=feats.high_res,
+            slot_chunk=DECODER_CHUNK if split else None,
+            overwrite_image=split and debug is None,  # fused is not needed afterwards
         )
         iou = iou[:, 0].float()
         eiou = expected_iou(iou, entity_logits)  # quirk 11: max of both logits
@@ -322,14 +395,19 @@ class EntitySAM(nn.Module):
         prev_points: Tensor | None,
         encode_memory: bool = True,
         debug: dict | None = None,
+        reference: bool = False,
     ) -> StepOutput:
-        """One position: memory conditioning -> heads -> memory encoding (official ``track_step``)."""
-        pix_feat = self.condition_on_memory(feats, memories)
+        """One position: memory conditioning -> heads -> memory encoding (official ``track_step``).
+
+        ``reference=True`` runs the computation as before issue 13 (for tests and benchmarks);
+        the default uses the exact fast path at inference (eval mode, no autograd).
+        """
+        pix_box = [self.condition_on_memory(feats, memories, reference=reference)]
         if debug is not None:
-            debug["pix_feat"] = pix_feat
-        out = self.forward_heads(pix_feat, feats, prev_points, debug=debug)
+            debug["pix_feat"] = pix_box[0]
+        out = self._forward_heads(pix_box, feats, prev_points, debug, reference)
         if encode_memory:
-            out.memory = self.encode_memory(feats, out.lowres_logits)
+            out.memory = self.encode_memory(feats, out.lowres_logits, reference=reference)
         return out
 
 

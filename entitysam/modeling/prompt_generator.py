@@ -76,6 +76,48 @@ class PromptGenerator:
         out, _ = self.m.offset_attention(emb[:, None], f_cat, f_cat, need_weights=False)
         return out[:, 0]
 
+    def attend_split(self, sam_tokens: Tensor, dino_proj: Tensor) -> Tensor:
+        """:meth:`attend` without projecting the 4096 keys and values of every slot.
+
+        Each slot has a single query, so per head h (width d)
+        ``q_h · (W_k,h f + b_k,h) = (W_k,hᵀ q_h) · f + const``: the key projection moves onto
+        the query (the constant, the same for all keys, cancels in the softmax), and
+        ``Σ a_j (W_v,h f_j + b_v,h) = W_v,h (Σ a_j f_j) + b_v,h`` (weights sum to one): the
+        value projection moves after the weighted sum. f = [SAM token ‖ DINOv2 token], so the
+        DINOv2 half (the same for every slot) is one matrix product for all slots.
+
+        Args:
+            sam_tokens: (Q or 1, g*g, C) SAM tokens of each slot (1: shared, position 0).
+            dino_proj: (g*g, C) projected DINOv2 tokens.
+        Returns:
+            (Q, 2C), equal to :meth:`attend` on F_cat up to float rounding.
+        """
+        mha = self.m.offset_attention
+        emb = self.m.offset_embedding.weight  # (Q, 2C)
+        Q, E = emb.shape
+        H = mha.num_heads
+        d = E // H
+        C = sam_tokens.shape[-1]
+        w_q, w_k, w_v = mha.in_proj_weight.chunk(3)
+        b_q, _, b_v = mha.in_proj_bias.chunk(3)
+        q = torch.nn.functional.linear(emb, w_q, b_q).view(Q, H, d) * d**-0.5
+        u = torch.einsum("qhd,hde->qhe", q, w_k.view(H, d, E))  # (Q, H, 2C): keys' weights on f
+        u_sam, u_dino = u[..., :C], u[..., C:]
+        scores = (u_dino.reshape(Q * H, C) @ dino_proj.t()).view(Q, H, -1)  # (Q, H, g*g)
+        if sam_tokens.shape[0] == 1:
+            scores = scores + (u_sam.reshape(Q * H, C) @ sam_tokens[0].t()).view(Q, H, -1)
+        else:
+            scores = torch.baddbmm(scores, u_sam, sam_tokens.transpose(1, 2))
+        a = scores.softmax(dim=-1)
+        if sam_tokens.shape[0] == 1:
+            ctx_sam = (a.reshape(Q * H, -1) @ sam_tokens[0]).view(Q, H, C)
+        else:
+            ctx_sam = torch.bmm(a, sam_tokens)  # (Q, H, C)
+        ctx_dino = (a.reshape(Q * H, -1) @ dino_proj).view(Q, H, C)
+        ctx = torch.cat([ctx_sam, ctx_dino], dim=-1)  # (Q, H, 2C): weighted sums of f per head
+        v = torch.einsum("qhe,hde->qhd", ctx, w_v.view(H, d, E)) + b_v.view(H, d)
+        return mha.out_proj(v.reshape(Q, E))
+
     def entity_logits(self, attended: Tensor) -> Tensor:
         return self.m.offset_cls(attended)
 
