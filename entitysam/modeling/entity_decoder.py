@@ -49,16 +49,19 @@ class QueryAttentionBlock(nn.Module):
         self.cross_attn_image_to_token = Attention(dim, num_heads, downsample_rate=downsample_rate)
         self.skip_first_layer_pe = skip_first_layer_pe
 
-    def forward(self, tokens: Tensor, keys: Tensor, token_pe: Tensor, key_pe: Tensor) -> tuple[Tensor, Tensor]:
-        """tokens, token_pe: (1, 4Q, C); keys, key_pe: (Q, HW, C)."""
-        Q = keys.shape[0]
-        # 1. inter-entity self-attention over all 4Q tokens (layer 0: no PE, no residual)
+    def _inter_entity(self, tokens: Tensor, token_pe: Tensor) -> Tensor:
+        """Step 1: inter-entity self-attention over all 4Q tokens (layer 0: no PE, no residual)."""
         if self.skip_first_layer_pe:
             tokens = self.self_attn(q=tokens, k=tokens, v=tokens)
         else:
             q = tokens + token_pe
             tokens = tokens + self.self_attn(q=q, k=q, v=tokens)
-        tokens = self.norm1(tokens)
+        return self.norm1(tokens)
+
+    def forward(self, tokens: Tensor, keys: Tensor, token_pe: Tensor, key_pe: Tensor) -> tuple[Tensor, Tensor]:
+        """tokens, token_pe: (1, 4Q, C); keys, key_pe: (Q, HW, C)."""
+        Q = keys.shape[0]
+        tokens = self._inter_entity(tokens, token_pe)
         # 2-5. grouped cross-attention, one group of 4 tokens per image copy
         tok = group_tokens(tokens, Q)
         pe = group_tokens(token_pe, Q)
@@ -80,12 +83,7 @@ class QueryAttentionBlock(nn.Module):
             the new tokens (1, 4Q, C); ``keys`` holds the new keys.
         """
         Q = keys.shape[0]
-        if self.skip_first_layer_pe:
-            tokens = self.self_attn(q=tokens, k=tokens, v=tokens)
-        else:
-            q = tokens + token_pe
-            tokens = tokens + self.self_attn(q=q, k=q, v=tokens)
-        tokens = self.norm1(tokens)
+        tokens = self._inter_entity(tokens, token_pe)
         tok_all, pe_all = group_tokens(tokens, Q), group_tokens(token_pe, Q)
         tok_out = torch.empty_like(tok_all)
 
