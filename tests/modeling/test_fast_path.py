@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from entitysam.inference.predictor import EntitySAMPredictor
 from entitysam.modeling import build_entitysam
 from entitysam.modeling.dual_encoder import concat_features, fuse, fuse_split
-from entitysam.modeling.entitysam import FrameFeatures, Memory, build_memory_attention
+from entitysam.modeling.entitysam import FrameFeatures, Memory
+from entitysam.modeling.sam2_parts import build_memory_attention
 from entitysam.modeling.memory_attention import attend_memory, memory_attention_slots, supports_slots_path
 from entitysam.modeling.prompt_generator import PromptGenerator
 from entitysam.modeling.slot_parallel import run_tasks
