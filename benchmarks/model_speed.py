@@ -1,13 +1,14 @@
 """Per-position inference time and peak memory of an EntitySAM config (random weights).
 
 Compares the default exact fast path with the reference computation (the implementation
-before issue 13, ``EntitySAMPredictor(reference=True)``) in ONE run on the same machine:
-each path runs in its own subprocess (so its peak RSS is its own), the paths alternate
-(A, B, B, A, ...) over ``--repeats`` rounds, and per-position medians are reported.
+before issue 13, ``EntitySAMPredictor(reference=True)``) and optionally the fast path under
+``--precision bf16`` in ONE run on the same machine: each path runs in its own subprocess (so
+its peak RSS is its own), the paths alternate (A, B, C, C, B, A, ...) over ``--repeats``
+rounds, and per-position medians are reported.
 
     python benchmarks/model_speed.py --model tiny --frames 20 --repeats 3
     python benchmarks/model_speed.py --model vit-s --frames 5 --repeats 1 \\
-        --json benchmarks/results/model_speed_vits_cpu_fast.json          # ~1 h on 2 cores
+        --paths reference,fast,bf16 --json benchmarks/results/model_speed_vits_cpu_fast.json
     python benchmarks/model_speed.py --model vit-s --profile --memories 7  # per-part seconds
     python benchmarks/model_speed.py --precision bf16 --deviation tests/data/golden/model-vits-v1
 
@@ -36,7 +37,9 @@ import subprocess
 import sys
 import time
 
-PATHS = ("reference", "fast")
+# reference: the computation before issue 13 (fp32); fast: the default exact fast path (fp32);
+# bf16: the fast path under ``--precision bf16`` (CPU bf16 autocast, not a parity mode).
+PATHS = ("reference", "fast", "bf16")
 
 
 def _peak_rss_gb() -> float:
@@ -75,7 +78,8 @@ def worker_positions(args) -> dict:
     model = build_entitysam(args.model, device=args.device)
     S = model.cfg.image_size
     frames = [torch.randn(3, S, S, generator=torch.Generator().manual_seed(i)) for i in range(args.frames)]
-    predictor = EntitySAMPredictor(model, precision=args.precision, reference=args.path == "reference")
+    precision = "bf16" if args.path == "bf16" else args.precision
+    predictor = EntitySAMPredictor(model, precision=precision, reference=args.path == "reference")
     times, rss, t0 = [], [], time.perf_counter()
     for f in frames:
         for _out in predictor.iter_step(f):
@@ -282,11 +286,12 @@ def summarize(args, runs: dict[str, list[dict]]) -> dict:
             "peak_rss_gb": max(r["peak_rss_gb"] for r in rs),
             "runs": rs,
         }
-    if "reference" in out and "fast" in out:
-        ref, fast = out["reference"], out["fast"]
-        out["speedup_per_position"] = [a / b for a, b in zip(ref["seconds_per_position_median"], fast["seconds_per_position_median"])]
-        out["speedup_steady_state"] = ref["steady_state_seconds_per_frame"] / fast["steady_state_seconds_per_frame"]
-        out["speedup_first_frame"] = ref["first_frame_seconds"] / fast["first_frame_seconds"]
+    for slow, quick, key in (("reference", "fast", "speedup"), ("fast", "bf16", "speedup_bf16_vs_fast")):
+        if slow in out and quick in out:
+            a, b = out[slow], out[quick]
+            out[key + "_per_position"] = [x / y for x, y in zip(a["seconds_per_position_median"], b["seconds_per_position_median"])]
+            out[key + "_steady_state"] = a["steady_state_seconds_per_frame"] / b["steady_state_seconds_per_frame"]
+            out[key + "_first_frame"] = a["first_frame_seconds"] / b["first_frame_seconds"]
     return out
 
 
@@ -298,7 +303,7 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int)
-    ap.add_argument("--paths", default="reference,fast", help="comma-separated: reference, fast")
+    ap.add_argument("--paths", default="reference,fast", help="comma-separated: reference, fast, bf16")
     ap.add_argument("--profile", action="store_true", help="per-part seconds of one position instead")
     ap.add_argument("--memories", type=int, default=7, help="--profile: memories read by the position")
     ap.add_argument("--deviation", metavar="GOLDEN_FOLDER",
@@ -327,6 +332,9 @@ def main() -> None:
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
     runs: dict[str, list[dict]] = {p: [] for p in paths}
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    for p in paths:
+        if p not in PATHS:
+            raise SystemExit(f"unknown path {p!r}; choose from {', '.join(PATHS)}")
     for r in range(args.repeats):
         for path in (paths if r % 2 == 0 else paths[::-1]):
             res = run_worker(args, path)
@@ -345,7 +353,7 @@ def main() -> None:
         "torch": torch.__version__,
         "started": started,
         "repeats": args.repeats,
-        "order": "paths alternate per round (A, B, B, A, ...), each path in its own subprocess",
+        "order": "paths alternate per round (A, B, C, C, B, A, ...), each path in its own subprocess",
     }
     if args.profile:
         result["memories"] = args.memories
@@ -359,16 +367,17 @@ def main() -> None:
     else:
         result["frames"] = args.frames
         result.update(summarize(args, runs))
-        print(f"{'position':>8s} " + " ".join(f"{p:>10s}" for p in paths) + ("   speedup" if len(paths) == 2 else ""))
+        ratios = [k for k in ("speedup", "speedup_bf16_vs_fast") if k + "_per_position" in result]
+        print(f"{'position':>8s} " + " ".join(f"{p:>10s}" for p in paths) + "".join(f" {k:>21s}" for k in ratios))
         for i in range(len(result[paths[0]]["seconds_per_position_median"])):
             row = " ".join(f"{result[p]['seconds_per_position_median'][i]:10.2f}" for p in paths)
-            sp = f"  {result['speedup_per_position'][i]:7.2f}x" if "speedup_per_position" in result else ""
+            sp = "".join(f" {result[k + '_per_position'][i]:20.2f}x" for k in ratios)
             print(f"{i:8d} {row}{sp}")
         for p in paths:
             print(f"{p}: first frame {result[p]['first_frame_seconds']:.1f} s, steady state "
                   f"{result[p]['steady_state_seconds_per_frame']:.1f} s/frame, peak RSS {result[p]['peak_rss_gb']:.2f} GB")
-        if "speedup_steady_state" in result:
-            print(f"speedup at steady state: {result['speedup_steady_state']:.2f}x")
+        for k in ratios:
+            print(f"{k} at steady state: {result[k + '_steady_state']:.2f}x")
     path = args.json or ("benchmarks/results/model_profile.json" if args.profile else "benchmarks/results/model_speed.json")
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w") as f:

@@ -228,18 +228,17 @@ class EntitySAM(nn.Module):
             return Memory(features=out["vision_features"], pos_enc=out["vision_pos_enc"][-1][:1])
         workers = cpu_workers(lowres_logits.device)
         chunk = 1 if workers > 1 else MEMORY_ENCODER_CHUNK
-        g = self.cfg.grid_size
+        first = self.memory_encoder(feats.vision, self._mask_for_mem(lowres_logits[:chunk]), skip_mask_sigmoid=True)
+        x = first["vision_features"]
+        features = torch.empty(Q, *x.shape[1:], dtype=x.dtype, device=x.device)
+        features[:chunk] = x
 
-        def run(s0: int):
+        def run(s0: int) -> None:
             masks = self._mask_for_mem(lowres_logits[s0 : s0 + chunk])
-            return self.memory_encoder(feats.vision, masks, skip_mask_sigmoid=True)
+            features[s0 : s0 + chunk] = self.memory_encoder(feats.vision, masks, skip_mask_sigmoid=True)["vision_features"]
 
-        outs = run_tasks(run, list(range(0, Q, chunk)), workers)
-        first = outs[0]["vision_features"]
-        features = torch.empty(Q, first.shape[1], g, g, dtype=first.dtype, device=first.device)
-        for s0, o in zip(range(0, Q, chunk), outs):
-            features[s0 : s0 + chunk] = o["vision_features"]
-        return Memory(features=features, pos_enc=outs[0]["vision_pos_enc"][-1][:1])
+        run_tasks(run, list(range(chunk, Q, chunk)), workers)
+        return Memory(features=features, pos_enc=first["vision_pos_enc"][-1][:1])
 
     def _mask_for_mem(self, lowres_logits: Tensor) -> Tensor:
         """sigmoid(logits upsampled to S x S) * 20 - 10 (§6.5)."""

@@ -11,17 +11,19 @@ in their memories:
   encodings is materialised.
 * **Values in the 64-d memory space.** The cross-attention values are ``v_proj(memory)``;
   attention rows sum to one, so ``softmax(QKᵀ)·v_proj(X) = v_proj(softmax(QKᵀ)·X)`` (bias
-  included). The weighted sum runs over the 64-d memory features and ``v_proj`` is applied
-  to the 4096 results afterwards: the value half of the cross-attention costs a quarter.
-  PyTorch's fused CPU attention needs equal q/k/v widths, so :func:`attend_memory` is a
-  query-blocked attention (each block's scores stay small).
-* **Slots in chunks.** Slots go through all layers a chunk at a time, so transient memory
-  no longer scales with Q × n·4096 keys.
+  included). The weighted sum runs over the 64-d memory features and ``v_proj`` (then
+  ``out_proj``) is applied to the 4096 results afterwards: the value half of the
+  cross-attention costs a quarter. PyTorch's fused CPU attention needs equal q/k/v widths, so
+  :func:`attend_memory` is a tiled attention (blockwise softmax, tiles of about one L2 cache).
+* **One slot at a time.** Slots go through all layers separately (on CPU, one slot per
+  single-threaded worker, :mod:`entitysam.modeling.slot_parallel`), so transient memory is a
+  slot's, not Q × n·4096 keys'.
 
-Everything else (self-attention of layers >= 1, LayerNorms, FFN, RoPE frequencies) calls the
-sam2 modules themselves. The result equals ``MemoryAttention.forward`` up to float rounding
-(``tests/modeling/test_fast_path.py`` compares the two). Only for inference: dropout must be
-inactive (eval mode).
+Everything else (self-attention of layers >= 1, LayerNorms, FFN, projections, RoPE tables)
+calls the sam2 modules and their parameters. The result equals ``MemoryAttention.forward``
+up to float rounding (``tests/modeling/test_fast_path.py`` compares the two). Inference only:
+dropout must be inactive (eval mode). Under CPU bf16 autocast the cross-attention is sam2's
+own (PyTorch's fused bf16 attention is faster there than 64-d float32 tiles).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from sam2.modeling.sam.transformer import RoPEAttention
 
 from entitysam.modeling.slot_parallel import cpu_workers, run_tasks
 
-# Slots per work item when running in the caller's thread (CUDA, or one CPU thread); on
+# Slots per work item when running in the caller's thread only (one CPU thread); on
 # CPU with several threads each worker takes one slot at a time.
 SLOT_CHUNK = 5
 # Attention tiles: QUERY_BLOCK queries x KEY_BLOCK keys of scores (2 MB in float32, about one
@@ -144,8 +146,12 @@ def _cross_attention(layer, q: Tensor, mem: Tensor, mem_pos: Tensor, num_frames:
     B, L, _ = mem.shape
     k_in = mem + mem_pos if layer.pos_enc_at_cross_attn_keys else mem
     k = attn.k_proj(k_in)  # (B, n*N, C)
-    # RoPE repeated per memory frame (sam2's rope_k_repeat)
-    k = rotate(k.view(B, num_frames, L // num_frames, -1), freqs).view(B, L, -1)
+    del k_in
+    # RoPE repeated per memory frame (sam2's rope_k_repeat), in place when k is float32
+    if k.dtype == torch.float32:
+        torch.view_as_complex(k.view(B, num_frames, L // num_frames, -1, 2)).mul_(freqs)
+    else:
+        k = rotate(k.view(B, num_frames, L // num_frames, -1), freqs).view(B, L, -1)
     o = attend_memory(q, k, mem)  # (B, N, m): attention over the 64-d memory features
     return attn.out_proj(attn.v_proj(o))
 

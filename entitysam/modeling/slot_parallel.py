@@ -1,14 +1,15 @@
 """Run independent per-slot work items on CPU worker threads (issue 13).
 
 Per-slot work (one slot's memory attention, a chunk of the memory encoder) is independent
-between slots. On a CPU with T intra-op threads, running T single-threaded workers, each on
-its own slots, keeps every core busy without the fork/join barriers of T-thread operators on
-small, cache-sized tiles (such barriers also stall whenever another process holds a core).
+between slots. On a CPU with T intra-op threads, running T single-threaded workers (the
+caller's thread and T - 1 helpers), each on its own slots, keeps every core busy without the
+fork/join barriers of T-thread operators on small, cache-sized tiles (such barriers also
+stall whenever another process holds a core).
 
-Thread settings: each worker sets ``torch.set_num_threads(1)`` (OpenMP / MKL settings are
-per thread; the caller's thread keeps its own) and puts the count back when it ends, so
-PyTorch's default for threads started later is unchanged after the call. Grad, inference
-and CPU-autocast modes are thread-local in PyTorch: the workers take the caller's.
+Thread settings: each worker sets ``torch.set_num_threads(1)`` for the call (OpenMP / MKL
+settings are per thread) and puts the caller's count back when it ends, so the caller's
+thread and threads started later see the usual count after the call. Grad, inference and
+CPU-autocast modes are thread-local in PyTorch: the helpers take the caller's.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ def cpu_workers(device: torch.device | str) -> int:
 
 
 def run_tasks(fn: Callable, tasks: Sequence, workers: int) -> list:
-    """``[fn(t) for t in tasks]``, on ``workers`` single-threaded worker threads when
-    ``workers`` > 1 (tasks are handed out in order as workers become free)."""
+    """``[fn(t) for t in tasks]``, on ``workers`` single-threaded workers when ``workers`` > 1:
+    the caller's thread and ``workers - 1`` helper threads (tasks are handed out in order as
+    workers become free). The caller's thread count is restored afterwards."""
     if workers <= 1 or len(tasks) <= 1:
         return [fn(t) for t in tasks]
     caller_threads = torch.get_num_threads()
@@ -57,28 +59,37 @@ def run_tasks(fn: Callable, tasks: Sequence, workers: int) -> list:
     lock = threading.Lock()
     next_index = iter(range(len(tasks)))
 
-    def worker() -> None:
-        torch.set_num_threads(1)
+    def work() -> None:
         try:
-            with enter():
-                while True:
-                    with lock:
-                        i = None if errors else next(next_index, None)
-                    if i is None:
-                        return
-                    results[i] = fn(tasks[i])
+            while True:
+                with lock:
+                    i = None if errors else next(next_index, None)
+                if i is None:
+                    return
+                results[i] = fn(tasks[i])
         except BaseException as e:  # re-raised in the caller
             with lock:
                 errors.append(e)
+
+    def helper() -> None:
+        torch.set_num_threads(1)
+        try:
+            with enter():
+                work()
         finally:
             torch.set_num_threads(caller_threads)
 
-    threads = [threading.Thread(target=worker, name=f"entitysam-slot-{k}", daemon=True)
-               for k in range(min(workers, len(tasks)))]
+    threads = [threading.Thread(target=helper, name=f"entitysam-slot-{k}", daemon=True)
+               for k in range(min(workers, len(tasks)) - 1)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    torch.set_num_threads(1)
+    try:
+        work()
+    finally:
+        torch.set_num_threads(caller_threads)
+        for t in threads:
+            t.join()
     if errors:
         raise errors[0]
     return results
