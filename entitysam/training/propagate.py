@@ -57,7 +57,7 @@ def propagate_clip(model: EntitySAM, frames: Tensor, memory_dtype: torch.dtype =
         with torch.set_grad_enabled(memory_grad):
             pix_feat = model.condition_on_memory(feats, bank.read())
         out = model.forward_heads(pix_feat, feats, points)
-        if t < T - 1:  # the last frame's memory would never be read
+        if t < T - 1 and model.cfg.memory:  # the last frame's memory would never be read
             with torch.set_grad_enabled(memory_grad):
                 bank.add(model.encode_memory(feats, out.lowres_logits.detach()))
         points = out.points.detach()

@@ -76,3 +76,31 @@ def test_every_trainable_parameter_gets_a_gradient(synth_root, tmp_path, stage1_
                      "memory_encoder.fuser.layers.0.pwconv1.weight", "image_encoder.trunk.blocks.3.attn.qkv.weight",
                      "image_encoder.neck.convs.0.conv.weight"):
             assert grads[name].grad is not None and grads[name].grad.abs().sum() > 0, name
+
+
+# research options (issue 16) under --train-all: what each leaves unused, and what it now uses
+OPTION_CASES = {
+    "no-memory": (["--no-memory"], ("memory_attention.", "memory_encoder.", "maskmem_tpos_enc", "offset_fc."), ()),
+    "no-semantic": (["--no-semantic"], ("dinov2_feature_extractor.", "dinov2_projector."), ()),
+    "shared-queries": (["--shared-queries"], ("sam_mask_decoder.iou_queries",), ()),
+    "decoder-logits": (["--entity-logits-from", "decoder"], ("offset_cls.",),
+                       ("sam_mask_decoder.cls_prediction_head.",)),
+    "depth-3": (["--decoder-depth", "3", "--unmatched-iou-zero"], (), ()),
+}
+
+
+@pytest.mark.parametrize("case", OPTION_CASES)
+def test_options_train_all_gradients(synth_root, tmp_path, case):
+    flags, unused, now_used = OPTION_CASES[case]
+    trainer = build_trainer(_args(["--data", str(synth_root), "--stage", "2", "--frames", "3", "-o", str(tmp_path),
+                                   "--max-iter", "1", *FAST, *flags]), log=lambda s: None)
+    cfg = trainer.model.cfg
+    assert trainer.cfg.model_options == cfg.options | ({"decoder_depth": 3} if case == "depth-3" else {})
+    if case == "depth-3":
+        assert cfg.decoder_depth == 3 and len(trainer.model.sam_mask_decoder.transformer.layers) == 3
+        assert trainer.criterion.unmatched_iou_zero
+    trainer.train_step()
+    missing = set(_without_gradient(trainer))
+    names = [n for n, _ in trainer.model.named_parameters()]
+    expected = {n for n in names if (_reason(n) is not None and not n.startswith(now_used)) or n.startswith(unused)}
+    assert missing == expected
