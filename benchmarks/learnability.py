@@ -46,17 +46,31 @@ def _train(stage: int, data: Path, out: Path, args, init: Path | None, iters: in
             "--lr", str(lr), "--clip-grad-norm", str(args.clip_grad_norm), "--num-points", str(args.num_points),
             "--max-num-masks", str(args.max_num_masks), "--clips-per-rank", str(args.clips_per_rank), "--checkpoint-period", str(iters), "--no-amp",
             "--device", "cpu", "--seed", str(args.seed), "--log-period", "10"]
+    argv += _option_argv(args)
     if init is not None:
         argv += ["--init", str(init)]
     trainer = build_trainer(p.parse_args(argv), log=lambda s: print(s, file=sys.stderr))
     return trainer.train()
 
 
-def _segment_all(ckpt: Path, val: Path, pred: Path) -> dict:
+def _option_argv(args) -> list[str]:
+    """The research options (issue 16) of this run as ``entitysam train`` arguments."""
+    argv = []
+    if args.entity_logits_from is not None:
+        argv += ["--entity-logits-from", args.entity_logits_from]
+    if args.decoder_depth is not None:
+        argv += ["--decoder-depth", str(args.decoder_depth)]
+    for flag in ("no_memory", "shared_queries", "no_semantic", "unmatched_iou_zero"):
+        if getattr(args, flag):
+            argv.append("--" + flag.replace("_", "-"))
+    return argv
+
+
+def _segment_all(ckpt: Path, val: Path, pred: Path, options: dict | None = None) -> dict:
     """Segment every held-out video into one prediction folder (pan_pred/ + one pred.json)."""
     from entitysam.segment import build_predictor, segment_video
 
-    predictor = build_predictor("tiny", checkpoint=ckpt, device="cpu")
+    predictor = build_predictor("tiny", checkpoint=ckpt, device="cpu", model_options=options)
     gt = json.loads((val / "panoptic_gt_synthetic.json").read_text())
     annotations, frames, seconds = [], 0, 0.0
     (pred / "pan_pred").mkdir(parents=True)
@@ -108,7 +122,7 @@ def late_entity_recall(val: Path, pred: Path) -> dict:
     return {"late_entities": total, "recalled": found, "recall": found / total if total else None}
 
 
-def slot_oracle(ckpt: Path, val: Path) -> dict:
+def slot_oracle(ckpt: Path, val: Path, options: dict | None = None) -> dict:
     """Mask quality before the merge: for every (GT entity, frame) the best IoU of any slot's
     mask (p >= 0.5) in that frame. Separates "no slot segments it" from "the merge drops it"."""
     from entitysam.inference.merge.steps import probabilities
@@ -116,7 +130,7 @@ def slot_oracle(ckpt: Path, val: Path) -> dict:
     from entitysam.io.ids import rgb2id
     from entitysam.segment import build_predictor
 
-    predictor = build_predictor("tiny", checkpoint=ckpt, device="cpu")
+    predictor = build_predictor("tiny", checkpoint=ckpt, device="cpu", model_options=options)
     gt = json.loads((val / "panoptic_gt_synthetic.json").read_text())
     best = []
     for video in gt["videos"]:
@@ -200,6 +214,13 @@ def main() -> None:
     ap.add_argument("--eval-only", action="store_true",
                     help="re-evaluate the checkpoints of an earlier run in --out (same arguments) without training")
     ap.add_argument("--quick", action="store_true", help="tiny data sizes for a smoke run")
+    ap.add_argument("--other-val-seeds", default="",
+                    help="comma-separated generator seeds: the same models also scored on held-out videos of these "
+                         "seeds (generator seed 2000 + s; the main set is --seed)")
+    ap.add_argument("--unmatched-iou-zero", action="store_true", help="loss option (issue 16), see entitysam train")
+    from entitysam._cli.options import add_model_options
+
+    add_model_options(ap)  # research options (issue 16), recorded in the report's setup
     args = ap.parse_args()
     _pyplot()  # matplotlib present? checked before any training
 
@@ -241,10 +262,14 @@ def main() -> None:
         ck2 = _train(2, train, work / "stage2", args, ck1, args.stage2_iters, args.stage2_frames, args.lr2)
         timings["stage2_train_s"] = time.time() - t0
 
+    from entitysam._cli.options import model_overrides
+
+    options = model_overrides(args)
+    other_seeds = [int(x) for x in args.other_val_seeds.split(",") if x.strip()]
     results = {}
     for name, ck in (("stage1", ck1), ("stage2", ck2)):
         pred = work / f"pred_{name}"
-        speed = _segment_all(ck, val, pred)
+        speed = _segment_all(ck, val, pred, options)
         rep = evaluate_entity(pred, val / "panomasksRGB", val / "panoptic_gt_synthetic.json")
         results[name] = {
             "VEQ": rep["veq"]["VEQ"], "VEQ_SQ": rep["veq"]["VEQ_SQ"], "VEQ_RQ": rep["veq"]["VEQ_RQ"],
@@ -252,9 +277,22 @@ def main() -> None:
             "veq_per_window": [{"k": w["k"], "VEQ": w["VEQ"]} for w in rep["veq"]["windows"]],
             "late_entities": late_entity_recall(val, pred),
             "entities_per_video": entity_counts(val, pred),
-            "slot_oracle": slot_oracle(ck, val),
+            "slot_oracle": slot_oracle(ck, val, options),
             **speed,
         }
+        for vs in other_seeds:  # the same model on held-out videos of other generator seeds
+            v = work / f"val_seed{vs}"
+            if name == "stage1":  # generated once per run (deterministic)
+                shutil.rmtree(v, ignore_errors=True)
+                write_synthetic_videos(v, num_videos=n_vid, num_frames=args.val_frames, size=(144, 256),
+                                       seed=2000 + vs, things=(2, 4))
+            p = work / f"pred_{name}_seed{vs}"
+            shutil.rmtree(p, ignore_errors=True)
+            _segment_all(ck, v, p, options)
+            r = evaluate_entity(p, v / "panomasksRGB", v / "panoptic_gt_synthetic.json")
+            results[name].setdefault("other_seeds", {})[str(vs)] = {
+                "VEQ": r["veq"]["VEQ"], "VEQ_SQ": r["veq"]["VEQ_SQ"], "VEQ_RQ": r["veq"]["VEQ_RQ"],
+                "STQ_EN": r["stq"]["STQ"], "late_entities": late_entity_recall(v, p)}
     shutil.copy(ck1, out / "tiny_stage1.pth")
     shutil.copy(ck2, out / "tiny_stage2.pth")
     report = {
@@ -292,7 +330,20 @@ def main() -> None:
           f"Training time: stage 1 {timings['stage1_train_s'] / 60:.1f} min, stage 2 {timings['stage2_train_s'] / 60:.1f} min.",
           "", "Setup: " + json.dumps(report["setup"])]
     (out / "report.md").write_text("\n".join(md) + "\n")
-    print("\n".join(rows))
+    seeds_md = []
+    if other_seeds:
+        seeds_md = ["Same models on held-out videos of other generator seeds:", "",
+                    "| model | val seed | VEQ | VEQ^SQ | VEQ^RQ | STQ^EN | late-entity recall |",
+                    "|---|---|---|---|---|---|---|"]
+        for n, r in results.items():
+            for vs, o in [(str(args.seed), r)] + list(r.get("other_seeds", {}).items()):
+                le = o["late_entities"]
+                rec = "n/a" if le["recall"] is None else f"{le['recall']:.2f} ({le['recalled']}/{le['late_entities']})"
+                seeds_md.append(f"| {n} | {vs} | {o['VEQ']:.1f} | {o['VEQ_SQ']:.1f} | {o['VEQ_RQ']:.1f} | "
+                                f"{o['STQ_EN']:.3f} | {rec} |")
+        with open(out / "report.md", "a") as f:
+            f.write("\n" + "\n".join(seeds_md) + "\n")
+    print("\n".join(rows + [""] + seeds_md))
 
 
 if __name__ == "__main__":

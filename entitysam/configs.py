@@ -40,6 +40,11 @@ class DINOv2Config:
     interpolate_offset: float = 0.1
 
 
+ENTITY_LOGITS_SOURCES = ("prompt", "decoder")
+# official values of the research options (issue 16)
+MODEL_OPTION_DEFAULTS = {"entity_logits_from": "prompt", "memory": True, "shared_queries": False, "semantic": True}
+
+
 @dataclass(frozen=True)
 class EntitySAMConfig:
     """Everything that defines an EntitySAM model's architecture."""
@@ -59,6 +64,12 @@ class EntitySAMConfig:
     memory_attention_ffn: int = 2048
     num_maskmem: int = 7  # memories of the previous positions read by memory attention
     backbone_stride: int = 16
+    # Research options (issue 16), the official behaviour by default. None changes the
+    # state-dict names or shapes (``decoder_depth`` above does, by design).
+    entity_logits_from: str = "prompt"  # "prompt": offset_cls (official); "decoder": cls_prediction_head
+    memory: bool = True  # False: every position decoded alone (no memory, point sampler every frame)
+    shared_queries: bool = False  # True: the IoU head reads the mask query (iou_queries unused)
+    semantic: bool = True  # False: no DINOv2 branch (its half of F_cat is zeros)
 
     @property
     def grid_size(self) -> int:
@@ -77,6 +88,18 @@ class EntitySAMConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def __post_init__(self) -> None:
+        if self.entity_logits_from not in ENTITY_LOGITS_SOURCES:
+            raise ValueError(f"entity_logits_from must be one of {', '.join(ENTITY_LOGITS_SOURCES)}, "
+                             f"got {self.entity_logits_from!r}")
+        if self.decoder_depth < 1:
+            raise ValueError(f"decoder_depth must be >= 1, got {self.decoder_depth}")
+
+    @property
+    def options(self) -> dict:
+        """The research options (issue 16) that differ from the official behaviour."""
+        return {k: getattr(self, k) for k, v in MODEL_OPTION_DEFAULTS.items() if getattr(self, k) != v}
 
 
 VIT_S = EntitySAMConfig(

@@ -40,11 +40,14 @@ _WRITE_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQ
 
 
 def build_predictor(model: str = "vit-s", checkpoint=None, device="auto", precision="fp32",
-                    trust_checkpoint: bool = False, warmup: int = 3, entity_score: str = "max"):
+                    trust_checkpoint: bool = False, warmup: int = 3, entity_score: str = "max",
+                    model_options: dict | None = None):
     """Model + weights + streaming predictor.
 
     ``checkpoint=None`` fetches the official checkpoint of ``vit-s``/``vit-l`` (Hugging Face
     cache); the ``tiny`` config has no checkpoint and runs on random weights with a warning.
+    ``model_options``: config overrides of the research options (issue 16: ``entity_logits_from``,
+    ``memory``, ``decoder_depth``, ``shared_queries``, ``semantic``), as the checkpoint was trained.
     """
     import torch
 
@@ -59,7 +62,10 @@ def build_predictor(model: str = "vit-s", checkpoint=None, device="auto", precis
         check_entity_score(entity_score)  # before the (slow) model build
     except ValueError as exc:
         raise EntitySAMError(str(exc)) from None
-    cfg = resolve_config(model)  # EntitySAMError for an unknown name
+    try:  # EntitySAMError for an unknown name; model options (issue 16) as config overrides
+        cfg = resolve_config(model, **(model_options or {}))
+    except (TypeError, ValueError) as exc:
+        raise EntitySAMError(f"bad model options {model_options}: {exc}") from None
     dev = resolve_device(device)
     resolve_precision(precision, dev)  # reject a bad device/precision pair before building
     if checkpoint is None and cfg.name == "tiny":
@@ -99,6 +105,7 @@ def segment_video(
     spill_dtype: str = "float32",
     warmup: int = 3,
     entity_score: str = "max",
+    model_options: dict | None = None,
     predictor=None,
     progress: bool = True,
 ) -> SegmentSummary:
@@ -107,7 +114,8 @@ def segment_video(
     Args:
         source: video file (anything PyAV decodes) or folder of .jpg/.jpeg/.png frames.
         out_dir: output folder; must not exist (or be empty). It appears only when complete.
-        model / checkpoint / device / precision / trust_checkpoint / warmup / entity_score: see
+        model / checkpoint / device / precision / trust_checkpoint / warmup / entity_score /
+            model_options: see
             :func:`build_predictor`; ``predictor`` overrides them with a ready object that has
             ``image_size``, ``reset()`` and ``step(image) -> list[PositionOutput]``.
         formats: any of ``panoptic, rle, ytvis, davis, overlay`` (list or comma string).
@@ -135,7 +143,8 @@ def segment_video(
     out = check_out_dir(out_dir)
     src = open_source(source, sort=sort, max_frames=max_frames)
     if predictor is None:
-        predictor = build_predictor(model, checkpoint, device, precision, trust_checkpoint, warmup, entity_score)
+        predictor = build_predictor(model, checkpoint, device, precision, trust_checkpoint, warmup, entity_score,
+                                    model_options)
     predictor.reset()
     t0 = time.perf_counter()  # s/frame covers decoding, model, merge and writing, not the model build
     try:

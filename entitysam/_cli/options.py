@@ -60,3 +60,37 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):  # noqa: D102 - argparse API
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """Research options of the model (issue 16), each off by default (official behaviour). A
+    model trained with some of them must be segmented with the same ones."""
+    g = p.add_argument_group("model options (research ablations; defaults are the official model)")
+    g.add_argument("--entity-logits-from", choices=["prompt", "decoder"], default=None,
+                   help="entity score: 'prompt' (official: offset_cls over the prompt generator's attention) or "
+                        "'decoder' (cls_prediction_head on the decoder's IoU-query output, sees the slot's tokens)")
+    g.add_argument("--no-memory", action="store_true",
+                   help="no memory: every frame decoded alone (point sampler every frame, no memory attention); "
+                        "slots are tracked by query identity only")
+    g.add_argument("--decoder-depth", type=positive_int, default=None,
+                   help="EntityDecoder layers (default: the model's, 4 vit-s / 8 vit-l / 2 tiny; changes the state dict)")
+    g.add_argument("--shared-queries", action="store_true",
+                   help="one query per slot for mask and IoU (official: separate mask and IoU queries)")
+    g.add_argument("--no-semantic", action="store_true",
+                   help="no semantic branch: DINOv2 not run, its half of the fused features is zeros")
+
+
+def model_overrides(args: argparse.Namespace) -> dict:
+    """The config overrides the model options of ``args`` ask for (empty: the official model)."""
+    out: dict = {}
+    if getattr(args, "entity_logits_from", None) is not None:
+        out["entity_logits_from"] = args.entity_logits_from
+    if getattr(args, "no_memory", False):
+        out["memory"] = False
+    if getattr(args, "decoder_depth", None) is not None:
+        out["decoder_depth"] = args.decoder_depth
+    if getattr(args, "shared_queries", False):
+        out["shared_queries"] = True
+    if getattr(args, "no_semantic", False):
+        out["semantic"] = False
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from entitysam._cli.options import device, fraction, nonnegative_int, positive_int
+from entitysam._cli.options import add_model_options, device, fraction, model_overrides, nonnegative_int, positive_int
 
 help = "segment and track every entity of a video file or frame folder (no prompts)"
 description = (
@@ -46,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spill-dtype", default="float32", choices=["float32", "float16"],
                    help="dtype of the temporary on-disk logits (float16 halves the disk, not exact)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_model_options(p)
     b = p.add_argument_group("baselines (SAM 2.1, the paper's comparison rows; README 'Baselines')")
     b.add_argument("--method", default="entitysam", choices=["entitysam", "sam2-everything", "sam2-mask-init"],
                    help="entitysam (default) | sam2-everything (automatic masks on frame 0) | "
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         online=args.online, sort=args.sort, precision=args.precision,
         trust_checkpoint=args.trust_checkpoint, overlap_threshold=args.overlap_threshold,
         score_over=args.score_over, slot_order=args.slot_order, spill_dtype=args.spill_dtype,
-        entity_score=args.entity_score, progress=not args.no_progress,
+        entity_score=args.entity_score, model_options=model_overrides(args), progress=not args.no_progress,
     )
     print(summary.line())
     return 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from entitysam._cli.options import device, nonnegative_float, nonnegative_int, positive_float, positive_int
+from entitysam._cli.options import (add_model_options, device, model_overrides, nonnegative_float, nonnegative_int,
+                                    positive_float, positive_int)
 from entitysam.errors import EntitySAMError
 
 help = "train EntitySAM on COCO-panoptic-format data (stage 1: images, stage 2: pseudo-videos)"
@@ -49,6 +50,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--device", default="auto", type=device, help="auto | cpu | cuda (torchrun: cuda:LOCAL_RANK)")
     p.add_argument("--no-amp", action="store_true", help="disable fp16 autocast on CUDA")
+    p.add_argument("--unmatched-iou-zero", action="store_true",
+                   help="loss option: supervise the IoU head of unmatched slots towards 0 (official: no IoU loss "
+                        "on unmatched slots)")
+    add_model_options(p)
 
 
 def build_trainer(args: argparse.Namespace, log=print):
@@ -81,9 +86,10 @@ def build_trainer(args: argparse.Namespace, log=print):
         workers=(4 if device.type == "cuda" else 0) if args.workers is None else args.workers,
         seed=args.seed, train_all=args.train_all, amp=not args.no_amp, num_points=args.num_points,
         max_num_masks=args.max_num_masks, output_dir=args.output_dir,
+        unmatched_iou_zero=getattr(args, "unmatched_iou_zero", False), model_options=model_overrides(args),
     )
     with seeded_default_rng(args.seed, "cpu"):  # seeded initial weights (built on the CPU); global RNG kept
-        model = build_entitysam(args.model)
+        model = build_entitysam(args.model, **cfg.model_options)
     if args.init:
         load_state_dict(model, read_state_dict(args.init, trust=args.trust_checkpoint), source=args.init)
         log(f"initialised from {args.init}")
@@ -100,7 +106,8 @@ def build_trainer(args: argparse.Namespace, log=print):
     dataset = CocoPanoptic.from_root(args.data, args.split)
     aug = AugmentationConfig(image_size=model.cfg.image_size)
     clips = ClipStream(PseudoVideoClips(dataset, cfg.frames, aug, cfg.max_num_masks), seed=args.seed)
-    criterion = SetCriterion(HungarianMatcher(num_points=cfg.num_points), num_points=cfg.num_points)
+    criterion = SetCriterion(HungarianMatcher(num_points=cfg.num_points), num_points=cfg.num_points,
+                             unmatched_iou_zero=cfg.unmatched_iou_zero)
     trainer = Trainer(model, clips, criterion, cfg, device=device, log=log)
     if args.resume and not trainer.resume():
         log(f"no checkpoint to resume in {cfg.output_dir}; starting at iteration 0")

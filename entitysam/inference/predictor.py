@@ -144,7 +144,8 @@ class EntitySAMPredictor:
             debug["feats"] = feats
         out = self.model.step(feats, self.memory.read(), self._points, encode_memory=True, debug=debug,
                               reference=self.reference)
-        self.memory.add(out.memory)
+        if out.memory is not None:  # None with the option memory=False
+            self.memory.add(out.memory)
         self._points = out.points.detach()  # quirk 7: cumulative, never reset within a video
         logits, changed = fill_holes(out.lowres_logits.float(), self.fill_hole_area)  # after memory encoding
         result = PositionOutput(

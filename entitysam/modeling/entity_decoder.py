@@ -205,7 +205,9 @@ class EntityDecoder(nn.Module):
         high_res_features: tuple[Tensor, Tensor],
         slot_chunk: int | None = None,
         overwrite_image: bool = False,
-    ) -> tuple[Tensor, Tensor, Tensor]:
+        shared_queries: bool = False,
+        class_logits: bool = False,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """Decode every slot.
 
         Args:
@@ -220,14 +222,22 @@ class EntityDecoder(nn.Module):
                 no longer scales with Q; same function.
             overwrite_image: with ``slot_chunk``, the decoder may keep its keys in
                 ``image_embeddings``' storage (the caller no longer needs it).
+            shared_queries: option (issue 16; official: False, separate queries): the IoU-query
+                rows of the token sequence carry the mask queries, so each slot has one query
+                (the two copies stay identical through every layer) and the IoU head reads the
+                mask query's output; ``iou_queries`` is unused.
+            class_logits: also return ``cls_prediction_head`` on the IoU-query outputs
+                (officially computed and discarded).
 
         Returns:
-            masks (Q, 1, 4h, 4w) logits, iou (Q, 1) in (0, 1), mask-query tokens (Q, 1, C).
+            masks (Q, 1, 4h, 4w) logits, iou (Q, 1) in (0, 1), mask-query tokens (Q, 1, C),
+            class logits (Q, 2) (None unless ``class_logits``).
         """
         Q, C, h, w = image_embeddings.shape
         assert Q == self.num_slots, f"decoder built for {self.num_slots} slots, got {Q} image copies"
         tokens = torch.cat(
-            [self.queries.weight, self.iou_queries.weight, sparse_prompt_embeddings.reshape(-1, C)], dim=0
+            [self.queries.weight, self.queries.weight if shared_queries else self.iou_queries.weight,
+             sparse_prompt_embeddings.reshape(-1, C)], dim=0
         ).unsqueeze(0)  # (1, 4Q, C)
         inplace = (slot_chunk is not None and overwrite_image and image_embeddings.stride(0) != 0
                    and torch.promote_types(image_embeddings.dtype, dense_prompt_embeddings.dtype) == image_embeddings.dtype)
@@ -257,7 +267,8 @@ class EntityDecoder(nn.Module):
 
             run_tasks(run, list(range(0, Q, slot_chunk)), workers)
         iou = self.iou_prediction_head(iou_tokens_out)[:, :1]  # IoU column 0 only (quirk 5)
-        return masks, iou, mask_tokens_out.unsqueeze(1)
+        cls = self.cls_prediction_head(iou_tokens_out) if class_logits else None
+        return masks, iou, mask_tokens_out.unsqueeze(1), cls
 
     def _masks(self, src: Tensor, hyper_in: Tensor, high_res_features: tuple[Tensor, Tensor]) -> Tensor:
         """Upscaled keys (B, C, h, w) with the high-res skips, dotted with each slot's

@@ -160,7 +160,11 @@ class EntitySAM(nn.Module):
         fpn, pos = out["backbone_fpn"], out["vision_pos_enc"]
         dec = self.sam_mask_decoder
         high_res = (dec.conv_s0(fpn[0]), dec.conv_s1(fpn[1]))
-        dino = dino_tokens(self.dinov2_feature_extractor, image, self.cfg.dino_input_size)
+        if self.cfg.semantic:
+            dino = dino_tokens(self.dinov2_feature_extractor, image, self.cfg.dino_input_size)
+        else:  # option semantic=False: no DINOv2 branch (never run)
+            g = self.cfg.grid_size
+            dino = image.new_zeros(1, g * g, self.cfg.dinov2.embed_dim)
         return FrameFeatures(vision=fpn[-1], vision_pos=pos[-1], high_res=high_res, dino=dino)
 
     # ------------------------------------------------------------------ memory
@@ -185,7 +189,7 @@ class EntitySAM(nn.Module):
             (1, C, g, g) at the first position (L2 + ``no_mem_embed``), else (Q, C, g, g).
         """
         C, g = self.cfg.hidden_dim, self.cfg.grid_size
-        if not memories:
+        if not memories or not self.cfg.memory:  # option memory=False: every position is a first one
             return feats.vision + self.no_mem_embed.view(1, C, 1, 1)
         Q = memories[0][1].features.shape[0]
         ordered = sorted(memories, key=lambda km: -km[0])  # oldest first
@@ -276,7 +280,12 @@ class EntitySAM(nn.Module):
         cfg = self.cfg
         Q, g, S = cfg.num_slots, cfg.grid_size, cfg.image_size
         pg = PromptGenerator(self)  # a view over the officially named flat modules
-        dino = self.dinov2_projector(feats.dino)  # (1, g*g, C)
+        if cfg.semantic:
+            dino = self.dinov2_projector(feats.dino)  # (1, g*g, C)
+        else:  # option semantic=False: the DINOv2 half of F_cat is zeros
+            dino = feats.dino.new_zeros(1, g * g, cfg.hidden_dim)
+        if not cfg.memory:  # option memory=False: the point sampler at every position
+            prev_points = None
         split = not reference and self.fast_path_ok()
         if split:
             sam_tokens = pix_feat.flatten(2).transpose(1, 2)  # (1 or Q, g*g, C)
@@ -289,7 +298,7 @@ class EntitySAM(nn.Module):
             points = pg.sample_points(tokens, S, g)
         else:
             points = prev_points + pg.offsets(attended)
-        entity_logits = pg.entity_logits(attended)
+        entity_logits = pg.entity_logits(attended)  # official; replaced below with entity_logits_from="decoder"
 
         labels = torch.ones(Q, 1, dtype=torch.int32, device=points.device)
         sparse, dense = self.sam_prompt_encoder(points=(points[:, None, :], labels), boxes=None, masks=None)
@@ -300,7 +309,7 @@ class EntitySAM(nn.Module):
             fused = fuse(self.backbone_feature_enhancement, f_cat, g)  # (1 or Q, C, g, g)
         if debug is not None:
             debug["fused"] = fused
-        masks, iou, _ = self.sam_mask_decoder(
+        masks, iou, _, cls_logits = self.sam_mask_decoder(
             image_embeddings=fused.expand(Q, -1, -1, -1),
             image_pe=self.sam_prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
@@ -308,7 +317,11 @@ class EntitySAM(nn.Module):
             high_res_features=feats.high_res,
             slot_chunk=DECODER_CHUNK if split else None,
             overwrite_image=split and debug is None,  # fused is not needed afterwards
+            shared_queries=cfg.shared_queries,
+            class_logits=cfg.entity_logits_from == "decoder",
         )
+        if cls_logits is not None:  # option: the entity score from the decoder's IoU-query tokens
+            entity_logits = cls_logits
         iou = iou[:, 0].float()
         eiou = expected_iou(iou, entity_logits)  # quirk 11: max of both logits
         return StepOutput(
@@ -339,7 +352,7 @@ class EntitySAM(nn.Module):
         if debug is not None:
             debug["pix_feat"] = pix_box[0]
         out = self._forward_heads(pix_box, feats, prev_points, debug, reference)
-        if encode_memory:
+        if encode_memory and self.cfg.memory:
             out.memory = self.encode_memory(feats, out.lowres_logits, reference=reference)
         return out
 

@@ -172,11 +172,14 @@ def mask_iou_targets(src_masks: torch.Tensor, target_masks: torch.Tensor) -> tor
     return inter / union
 
 
-def iou_loss(pred_iou: torch.Tensor, target_iou: torch.Tensor) -> torch.Tensor:
+def iou_loss(pred_iou: torch.Tensor, target_iou: torch.Tensor, always: torch.Tensor | None = None) -> torch.Tensor:
     """``loss_iou``: mean of 0.5 (pred - target)^2 over entries with target > 0 (NaN, 0 excluded);
     0 keeping the graph when there are none. Not divided by num_masks (quirk 2).
-    pred_iou, target_iou: (M,)."""
+    pred_iou, target_iou: (M,); ``always``: (M,) bool, entries kept whatever their target
+    (the option ``unmatched_iou_zero``: unmatched slots with target 0)."""
     keep = target_iou > 0  # NaN > 0 is False
+    if always is not None:
+        keep = keep | always
     if not bool(keep.any()):
         return pred_iou.sum() * 0.0
     return (0.5 * (pred_iou.float()[keep] - target_iou[keep]) ** 2).mean()
@@ -237,7 +240,12 @@ class SetCriterion:
         num_points: int = NUM_POINTS,
         oversample_ratio: float = OVERSAMPLE_RATIO,
         importance_sample_ratio: float = IMPORTANCE_SAMPLE_RATIO,
+        unmatched_iou_zero: bool = False,
     ) -> None:
+        """``unmatched_iou_zero``: option (issue 16; official False): the IoU head of every
+        unmatched slot is also supervised, towards 0 in every frame (officially unmatched
+        slots get no IoU loss, so the head never learns what a non-entity looks like)."""
+        self.unmatched_iou_zero = unmatched_iou_zero
         self.matcher = matcher if matcher is not None else HungarianMatcher(num_points=num_points)
         self.weight_dict = dict(weight_dict)
         self.num_points, self.oversample_ratio = num_points, oversample_ratio
@@ -268,7 +276,19 @@ class SetCriterion:
         loss_mask, loss_dice = mask_losses(
             src, tgt, num_masks, self.num_points, self.oversample_ratio, self.importance_sample_ratio, generator
         )
-        loss_iou = iou_loss(pred_iou, mask_iou_targets(src.detach(), tgt))
+        target_iou = mask_iou_targets(src.detach(), tgt)
+        if self.unmatched_iou_zero:
+            free = []
+            for b, (q, _) in enumerate(matches):
+                unmatched = torch.ones(ious.shape[1], dtype=torch.bool, device=ious.device)
+                unmatched[q] = False
+                free.append(ious[b, unmatched].flatten())
+            free = torch.cat(free)
+            always = torch.cat([torch.zeros_like(target_iou, dtype=torch.bool),
+                                torch.ones(free.numel(), dtype=torch.bool, device=free.device)])
+            loss_iou = iou_loss(torch.cat([pred_iou, free]), torch.cat([target_iou, free.new_zeros(free.shape)]), always)
+        else:
+            loss_iou = iou_loss(pred_iou, target_iou)
         losses = {"loss_ce": loss_ce, "loss_mask": loss_mask, "loss_dice": loss_dice, "loss_iou": loss_iou}
         return losses, matches
 

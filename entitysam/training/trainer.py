@@ -66,6 +66,8 @@ class TrainConfig:
     num_points: int = 12544
     max_num_masks: int = 30
     output_dir: str = "output"
+    unmatched_iou_zero: bool = False  # loss option (issue 16): IoU target 0 for unmatched slots
+    model_options: dict = field(default_factory=dict)  # model config overrides (issue 16 options), recorded
     extra: dict = field(default_factory=dict)
 
     @classmethod

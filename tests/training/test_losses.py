@@ -229,3 +229,25 @@ def test_half_precision_outputs_give_float32_losses(rect_masks):
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
     assert out["pred_masks"].grad.dtype == torch.float16 and out["pred_masks"].grad.abs().sum() > 0
+
+
+def test_unmatched_iou_zero_option(rect_masks):
+    """Option (issue 16): unmatched slots' IoU head is pulled to 0; officially it gets no loss."""
+    tgts = [rect_masks(3, 2, 64, seed=8)]
+    official = SetCriterion(HungarianMatcher(num_points=256), num_points=256)
+    option = SetCriterion(HungarianMatcher(num_points=256), num_points=256, unmatched_iou_zero=True)
+    assert official.unmatched_iou_zero is False
+    grads = []
+    for crit in (official, option):
+        out = _outputs(tgts)  # perfect: queries 0..2 matched with exact IoU; 3..5 unmatched, iou ~ U(0, 1)
+        losses, m = crit.compute(out, tgts, generator=_gen(0))
+        assert m[0][0].tolist() == [0, 1, 2]
+        losses["loss_iou"].backward()
+        grads.append(out["pred_iou"].grad[0, :, :, 0])
+        if crit is option:  # mean of 0.5 (pred - target)^2 over 6 matched (target > 0) + 6 unmatched entries
+            iou = out["pred_iou"].detach()[0, :, :, 0]
+            matched = (iou[:3] > 0).sum()
+            expected = (0.5 * iou[3:] ** 2).sum() / (matched + 6)
+            assert torch.allclose(losses["loss_iou"], expected, atol=1e-6)
+    assert torch.equal(grads[0][3:], torch.zeros(3, 2))  # official: nothing reaches unmatched slots
+    assert bool((grads[1][3:] > 0).all())  # option: pushed down (positive gradient on a positive IoU)
