@@ -139,7 +139,8 @@ def _run_dataset(args: argparse.Namespace) -> int:
             video_options=dict(online=args.online, sort=args.sort, overlap_threshold=args.overlap_threshold,
                                score_over=args.score_over, slot_order=args.slot_order,
                                spill_dtype=args.spill_dtype), **common)
-    print(summary.line())
+    if summary.rank == 0:  # under torchrun, one line for the whole run
+        print(summary.line())
     return 0
 
 

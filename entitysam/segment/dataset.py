@@ -51,6 +51,7 @@ class DatasetSummary:
     skipped: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     per_video: list[dict] = field(default_factory=list)
+    rank: int = 0  # the process that returns it (only rank 0 assembled the outputs)
 
     def line(self) -> str:
         text = (f"{self.videos} videos, {self.frames} frames, {self.entities} entities "
@@ -182,7 +183,9 @@ def segment_dataset(
         _run_shard(ds, mine, out, run_video, fmts, ctx, progress)
         ctx.barrier()
         if not ctx.is_main:
-            return _summary(ds, out, done_before, time.perf_counter() - t0)
+            summary = _summary(ds, out, done_before, time.perf_counter() - t0)
+            summary.rank = ctx.rank
+            return summary
         summary = _assemble(ds, out, fmts, run_record, done_before, time.perf_counter() - t0)
     finally:
         ctx.close()
