@@ -143,12 +143,17 @@ def run(args: argparse.Namespace) -> int:
     if args.dataset is not None:
         from entitysam.classify.dataset import classify_dataset
         from entitysam.io.datasets import open_dataset
+        from entitysam.io.shards import DistContext
 
         open_dataset(args.frames, args.dataset, split=args.split, annotations=args.annotations,
                      skip_missing=True)  # a bad ROOT fails before the backend is built
+        args.device = DistContext.from_env().device(args.device)  # cuda:LOCAL_RANK under torchrun
         summary = classify_dataset(args.tracks, args.frames, args.dataset, vocab, make_backend(args),
                                    args.output, task=args.task, split=args.split,
-                                   annotations=args.annotations, **options)
+                                   annotations=args.annotations, merge_stuff=not args.no_merge_stuff,
+                                   video_ids=video_ids, save_crops=args.save_crops)
+        if DistContext.from_env().rank:
+            return 0  # under torchrun, one line for the whole run
     else:
         summary = classify(args.tracks, args.frames, vocab, make_backend(args), args.output,
                            task=args.task or "panoptic", **options)

@@ -61,6 +61,7 @@ def check_run_dir(out: Path, run: dict) -> bool:
         check_out_dir(out)
         return False
     old = existing.get("run", {})
+    run = json.loads(json.dumps(run))  # as it reads back (tuples are lists in JSON)
     for key in list(run) + [k for k in old if k not in run]:
         if old.get(key) != run.get(key):
             raise EntitySAMError(

@@ -91,3 +91,59 @@ class DistContext:
 
             dist.destroy_process_group()
             self._initialised = False
+
+
+#: test hook: a process SIGKILLs itself after finishing this many items (resume tests)
+KILL_AFTER_ENV = "ENTITYSAM_TEST_KILL_AFTER_VIDEOS"
+
+
+def run_shard(names: list[str], weights: list[int], mine: list[int], out, work, ctx: DistContext,
+              progress: bool, desc: str, unit: str) -> None:
+    """Do this rank's items of a run folder (:mod:`entitysam.io.manifest`) and wait for all.
+
+    ``names[i]`` is item i's part name, ``weights[i]`` its size (frames, tracks) for the
+    progress bar; ``work(i, done)`` does item i (``done``: its part exists already, only its
+    publication may be missing). Rank 0 shows the progress of every rank (done parts on disk):
+    ``unit``s done / total, rate, ETA, items done; with several ranks it waits until every
+    part exists.
+    """
+    import os
+    import signal
+    import time
+
+    from tqdm import tqdm
+
+    from entitysam.io.manifest import is_done
+
+    def done_weight() -> tuple[int, int]:
+        done = [i for i in range(len(names)) if is_done(out, names[i])]
+        return sum(weights[i] for i in done), len(done)
+
+    # initial = work done by earlier runs: the rate and the ETA count only this run's work
+    bar = tqdm(total=sum(weights), initial=done_weight()[0], unit=unit, desc=desc, dynamic_ncols=True,
+               disable=not (progress and ctx.is_main))
+    kill_after = int(os.environ.get(KILL_AFTER_ENV, "0") or 0)
+    finished = 0
+
+    def refresh():
+        value, count = done_weight()
+        bar.set_postfix_str(f"videos {count}/{len(names)}", refresh=False)
+        bar.update(value - bar.n)
+
+    try:
+        for i in mine:
+            if is_done(out, names[i]):
+                work(i, True)
+                continue
+            work(i, False)
+            finished += 1
+            if kill_after and finished >= kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            refresh()
+        if ctx.is_main and ctx.world_size > 1:
+            while done_weight()[1] < len(names):
+                refresh()
+                time.sleep(0.5)
+        refresh()
+    finally:
+        bar.close()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +29,11 @@ from entitysam.io.atomic import atomic_file
 from entitysam.io.datasets import Dataset, DatasetVideo, open_dataset
 from entitysam.io.manifest import (check_run_dir, clean_partials, is_done, part_dir,
                                    write_manifest)
-from entitysam.io.shards import DistContext, assign_shards
+from entitysam.io.shards import KILL_AFTER_ENV, DistContext, assign_shards, run_shard
 from entitysam.io.writers import parse_formats
 
 DEFAULT_DATASET_FORMATS = ("panoptic",)
-#: test hook: a process SIGKILLs itself after finishing this many videos (resume tests)
-KILL_AFTER_ENV = "ENTITYSAM_TEST_KILL_AFTER_VIDEOS"
+__all__ = ["DatasetSummary", "segment_dataset", "publish", "KILL_AFTER_ENV"]
 
 
 @dataclass
@@ -162,7 +160,7 @@ def segment_dataset(
                      "entity_score": entity_score, **video_options}),
         "checkpoint": checkpoint_record(model if runner_factory is None else method, checkpoint),
     }
-    resume = check_run_dir(out, run_record)
+    check_run_dir(out, run_record)  # a resumed run must have the same record
     dev = ctx.device(device)
     if runner_factory is None:
         run_video = entitysam_runner(model, checkpoint, dev, precision, trust_checkpoint, warmup,
@@ -204,44 +202,17 @@ def _check_video_options(options: dict) -> None:
 
 
 def _run_shard(ds: Dataset, mine: list[DatasetVideo], out: Path, run_video, fmts, ctx, progress) -> None:
-    """This rank's videos; rank 0 shows the progress of all ranks (videos, frames/s, ETA)."""
-    from tqdm import tqdm
+    """This rank's videos (each run, then published); rank 0 shows the progress of all ranks."""
+    index = {v.id: i for i, v in enumerate(ds.videos)}
 
-    total_frames = sum(v.num_frames for v in ds.videos)
-    # initial = frames done by earlier runs: frames/s and the ETA count only this run's work
-    bar = tqdm(total=total_frames, initial=_done_frames(ds, out)[0], unit="frame", desc="dataset",
-               dynamic_ncols=True, disable=not (progress and ctx.is_main))
-    kill_after = int(os.environ.get(KILL_AFTER_ENV, "0") or 0)
-    finished = 0
-
-    def refresh():
-        frames, count = _done_frames(ds, out)
-        bar.set_postfix_str(f"videos {count}/{len(ds.videos)}", refresh=False)
-        bar.update(frames - bar.n)
-
-    try:
-        for video in mine:
-            if is_done(out, video.id):
-                publish(out, video.id)  # a kill between the part's rename and its publication
-                continue
+    def work(i: int, done: bool) -> None:
+        video = ds.videos[i]
+        if not done:
             run_video(video, part_dir(out, video.id), fmts)
-            publish(out, video.id)
-            finished += 1
-            if kill_after and finished >= kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
-            refresh()
-        if ctx.is_main and ctx.world_size > 1:
-            while _done_frames(ds, out)[1] < len(ds.videos):
-                refresh()
-                time.sleep(0.5)
-        refresh()
-    finally:
-        bar.close()
+        publish(out, video.id)  # also after a kill between the part's rename and its publication
 
-
-def _done_frames(ds: Dataset, out: Path) -> tuple[int, int]:
-    done = [v for v in ds.videos if is_done(out, v.id)]
-    return sum(v.num_frames for v in done), len(done)
+    run_shard([v.id for v in ds.videos], [v.num_frames for v in ds.videos], [index[v.id] for v in mine],
+              out, work, ctx, progress, "dataset", "frame")
 
 
 def _read_part(out: Path, video: str, name: str):
