@@ -39,7 +39,7 @@ from entitysam.classify.vocab import Vocabulary, load_vocabulary
 from entitysam.errors import EntitySAMError
 from entitysam.io.atomic import atomic_dir
 from entitysam.io.datasets import open_dataset
-from entitysam.io.manifest import check_run_dir, clean_partials, is_done, part_dir, write_manifest
+from entitysam.io.manifest import check_run_dir, clean_partials, part_dir, write_manifest
 from entitysam.io.shards import DistContext, assign_shards, run_shard
 
 DEFAULT_TASKS = {"vipseg": "panoptic", "vspw": "semantic", "ytvis": "instance"}
@@ -86,8 +86,9 @@ def classify_dataset(tracks: str | os.PathLike, root: str | os.PathLike, dataset
               "vocabulary": [[c.id, c.name, c.isthing, c.prompt] for c in vocab],
               "backend": backend.name, "crop": asdict(backend.crop), "merge_stuff": merge_stuff,
               "video_ids": video_ids, "save_crops": save_crops}
-    check_run_dir(out, record)
     ctx = DistContext.from_env()
+    if ctx.is_main:  # the other ranks check after rank 0 created OUT (no race on a new OUT)
+        check_run_dir(out, record)
     ctx.init()
     try:
         if ctx.is_main:
@@ -96,6 +97,8 @@ def classify_dataset(tracks: str | os.PathLike, root: str | os.PathLike, dataset
             shutil.rmtree(out / ASSEMBLED, ignore_errors=True)
             write_manifest(out, record, names, [])
         ctx.barrier()
+        if not ctx.is_main:
+            check_run_dir(out, record)
         weights = [len(v.tracks) + 1 for v in videos]
         mine = assign_shards(weights, ctx.world_size)[ctx.rank]
 

@@ -160,7 +160,8 @@ def segment_dataset(
                      "entity_score": entity_score, **video_options}),
         "checkpoint": checkpoint_record(model if runner_factory is None else method, checkpoint),
     }
-    check_run_dir(out, run_record)  # a resumed run must have the same record
+    if ctx.is_main:  # the other ranks check after rank 0 created OUT (no race on a new OUT)
+        check_run_dir(out, run_record)
     dev = ctx.device(device)
     if runner_factory is None:
         run_video = entitysam_runner(model, checkpoint, dev, precision, trust_checkpoint, warmup,
@@ -175,6 +176,8 @@ def segment_dataset(
             clean_partials(out)
             write_manifest(out, run_record, run_record["videos"], ds.skipped)
         ctx.barrier()
+        if not ctx.is_main:
+            check_run_dir(out, run_record)
         done_before = [v.id for v in ds.videos if is_done(out, v.id)]
         shards = assign_shards([v.num_frames for v in ds.videos], ctx.world_size)
         mine = [ds.videos[i] for i in shards[ctx.rank]]
