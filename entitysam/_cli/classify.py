@@ -29,6 +29,11 @@ Each track is cropped on its best frame (highest score, then largest area) from 
 (the video file or frame folder that was segmented; a folder with one sub-folder per video
 when TRACKS holds several videos).
 
+Datasets: with --dataset vipseg|vspw|ytvis, TRACKS is a `segment ROOT --dataset ...` output
+and --frames the dataset ROOT: frames are found through the dataset's layout, the task
+defaults to the dataset's (vipseg panoptic, vspw semantic, ytvis instance) and YouTube-VIS
+/ OVIS results use the instances JSON's video ids.
+
 Backends:
   --backend openai  any OpenAI-compatible chat server with image input (OpenAI, vLLM, Ollama,
                     llama.cpp server, ...) through the openai SDK (pip install
@@ -50,7 +55,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="first category id for plain name lists (default 0)")
     p.add_argument("--backend", required=True, choices=("openai", "clip"))
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (must not exist or be empty)")
-    p.add_argument("--task", default="panoptic", choices=("panoptic", "instance", "semantic"))
+    p.add_argument("--task", default=None, choices=("panoptic", "instance", "semantic"),
+                   help="default: panoptic (with --dataset: the dataset's task)")
+    p.add_argument("--dataset", choices=("vipseg", "vspw", "ytvis"),
+                   help="TRACKS is a `segment --dataset` output and --frames its dataset ROOT")
+    p.add_argument("--split", help="--dataset: the split the run was made from (default: val; ytvis: valid)")
+    p.add_argument("--annotations", metavar="JSON", help="--dataset ytvis: the instances JSON")
 
     g = p.add_argument_group("crop")
     g.add_argument("--margin", type=nonnegative_float, help="context around the mask box, fraction of its size "
@@ -122,12 +132,30 @@ def run(args: argparse.Namespace) -> int:
     from entitysam.classify.pipeline import classify
     from entitysam.classify.vocab import load_vocabulary
 
+    from entitysam.errors import EntitySAMError
+
+    if args.dataset is None and (args.split is not None or args.annotations is not None):
+        raise EntitySAMError(f"{'--split' if args.split is not None else '--annotations'} needs --dataset")
     vocab = load_vocabulary(args.vocab, start=args.vocab_start)
-    backend = make_backend(args)
     video_ids = ytvis_video_ids(args.ytvis_json) if args.ytvis_json else None
-    summary = classify(args.tracks, args.frames, vocab, backend, args.output, task=args.task,
-                       merge_stuff=not args.no_merge_stuff, video_ids=video_ids,
-                       save_crops=args.save_crops,
-                       progress=lambda m: print(m, file=sys.stderr))
+    options = dict(merge_stuff=not args.no_merge_stuff, video_ids=video_ids, save_crops=args.save_crops,
+                   progress=lambda m: print(m, file=sys.stderr))
+    if args.dataset is not None:
+        from entitysam.classify.dataset import classify_dataset
+        from entitysam.io.datasets import open_dataset
+        from entitysam.io.shards import DistContext
+
+        open_dataset(args.frames, args.dataset, split=args.split, annotations=args.annotations,
+                     skip_missing=True)  # a bad ROOT fails before the backend is built
+        args.device = DistContext.from_env().device(args.device)  # cuda:LOCAL_RANK under torchrun
+        summary = classify_dataset(args.tracks, args.frames, args.dataset, vocab, make_backend(args),
+                                   args.output, task=args.task, split=args.split,
+                                   annotations=args.annotations, merge_stuff=not args.no_merge_stuff,
+                                   video_ids=video_ids, save_crops=args.save_crops)
+        if DistContext.from_env().rank:
+            return 0  # under torchrun, one line for the whole run
+    else:
+        summary = classify(args.tracks, args.frames, vocab, make_backend(args), args.output,
+                           task=args.task or "panoptic", **options)
     print(summary.line())
     return 0

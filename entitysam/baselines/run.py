@@ -65,6 +65,8 @@ def run_baseline(
     exact_init_frame: bool = True,
     model=None,
     progress: bool = True,
+    video_name: str | None = None,
+    frames: Sequence[str] | None = None,
 ) -> "SegmentSummary":
     """Segment and track every object of a video with a SAM 2.1 baseline into ``out_dir``.
 
@@ -81,6 +83,8 @@ def run_baseline(
         exact_init_frame: write the initial masks themselves on frame 0 (SAM 2 uses a mask input
             as the conditioning frame's output); False writes SAM 2's low-res round trip of them,
             as ``SAM2VideoPredictor.propagate_in_video`` returns it.
+        video_name / frames: the video's name in the outputs and an explicit frame list of a
+            folder (dataset runs; see :func:`entitysam.io.sources.open_source`).
     Returns:
         a ``entitysam.core.summary.SegmentSummary`` (``online=True``: one pass), also in summary.json.
     """
@@ -93,7 +97,8 @@ def run_baseline(
     _check_init_args(method, init_masks, init_model, segmenter, everything)
     fmts = parse_formats(formats)
     out = check_out_dir(out_dir)
-    src = open_source(source, sort=sort, max_frames=max_frames)
+    src = open_source(source, sort=sort, max_frames=max_frames,
+                      frames=None if frames is None else list(frames), name=video_name)
     prebuilt = model
     if model is None:
         model = build_sam2_model(sam2_model, checkpoint, device)

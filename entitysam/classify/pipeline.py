@@ -51,14 +51,22 @@ class ClassifySummary:
                 f"{self.tracks - self.labelled} none -> {self.out_dir} ({self.task})")
 
 
-def track_crops(video: VideoTracks, frames: str | os.PathLike, crop: CropConfig, single: bool):
-    """[(track, best frame, crop image)] of one video, reading only the needed frames."""
+def track_crops(video: VideoTracks, frames, crop: CropConfig, single: bool):
+    """[(track, best frame, crop image)] of one video, reading only the needed frames.
+
+    ``frames``: SRC (see :func:`source_for`) or a mapping video name -> its frame folder / file
+    (a dataset's layout, :mod:`entitysam.classify.dataset`)."""
     best = {t.id: best_frame(t) for t in video.tracks if t.frames}
     by_frame: dict[int, list] = {}
     for t in video.tracks:
         if t.id in best:
             by_frame.setdefault(best[t.id].frame, []).append(t)
-    source = source_for(frames, video.video, single)
+    if isinstance(frames, dict):
+        if video.video not in frames:
+            raise EntitySAMError(f"video {video.video} of the tracks is not a video of the dataset")
+        source = Path(frames[video.video])
+    else:
+        source = source_for(frames, video.video, single)
     out = []
     for index, image in read_frames(source, video.frame_names, set(by_frame)):
         id_map = video.id_map(index)
@@ -109,7 +117,7 @@ def labels_record(videos: list[LabelledVideo], vocab: Vocabulary, backend: Backe
             "backend": backend.name, "crop": asdict(crop), "videos": out}
 
 
-def classify(tracks: str | os.PathLike, frames: str | os.PathLike, vocab: Vocabulary | str,
+def classify(tracks: str | os.PathLike, frames: str | os.PathLike | dict, vocab: Vocabulary | str,
              backend: Backend, out_dir: str | os.PathLike, task: str = "panoptic",
              merge_stuff: bool = True,
              video_ids: dict[str, int] | None = None, save_crops: bool = False,
@@ -119,6 +127,7 @@ def classify(tracks: str | os.PathLike, frames: str | os.PathLike, vocab: Vocabu
     Crops are made with ``backend.crop``. Output (``out_dir`` must not exist or be empty;
     it appears only when complete): panoptic -> ``pan_pred/`` + ``pred.json``; instance ->
     ``results.json``; semantic -> ``<video>/<stem>.png``; always ``labels.json``; with
+    ``frames`` a mapping video name -> frame folder / video file (dataset runs); with
     ``save_crops`` also ``crops/<video>/<track id>.png``. ``video_ids``: instance task, video
     name -> YouTube-VIS id (default 1, 2, ... in reading order).
     """

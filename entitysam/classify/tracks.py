@@ -5,7 +5,8 @@ Two layouts are understood (TRACKS = the segment output folder, or the JSON file
 * ``panoptic``: ``pred.json`` + ``pan_pred/<video>/<stem>.png`` (RGB ids, 0 = void); a track
   is a panoptic id of a video; per-frame ``area``/``bbox`` and our optional ``score`` come
   from ``segments_info``. Several videos in one ``pred.json`` are supported.
-* ``rle``: ``rle.json`` (``entitysam-rle/1``), one video, one COCO RLE per frame of a track.
+* ``rle``: ``rle.json`` (``entitysam-rle/1``), one video, one COCO RLE per frame of a track;
+  a dataset run (``segment --dataset``) has one per video, ``rle/<video>.json``.
 
 Per-frame confidence: a segment's ``eiou`` field when a writer provides it, else its
 ``score`` (in the offline merge this is the video-level score, the same in every frame;
@@ -68,6 +69,8 @@ def read_tracks(path: str | os.PathLike) -> list[VideoTracks]:
             return read_panoptic(p / "pred.json")
         if (p / "rle.json").is_file():
             return [read_rle(p / "rle.json")]
+        if (p / "rle").is_dir() and any((p / "rle").glob("*.json")):  # a dataset run's rle/<video>.json
+            return [read_rle(f) for f in sorted((p / "rle").glob("*.json"))]
         raise EntitySAMError(
             f"{p}: no pred.json (panoptic format) or rle.json (rle format); run "
             "`entitysam segment ... --formats panoptic` (or rle) first")

@@ -113,9 +113,10 @@ class FolderSource:
     """Frames of a folder, one PIL RGB image at a time. Checks that all frames share a size."""
 
     def __init__(self, folder: str | os.PathLike, sort: str = "lexicographic",
-                 max_frames: int | None = None):
+                 max_frames: int | None = None, names: list[str] | None = None,
+                 name: str | None = None):
         self.path = Path(folder)
-        names = list_frames(self.path, sort)
+        names = list_frames(self.path, sort) if names is None else list(names)
         if max_frames is not None:
             names = names[:max_frames]
         if not names:
@@ -124,7 +125,7 @@ class FolderSource:
         with _image_header(self.path / names[0]) as im:
             w, h = im.size
         _check_size((h, w), str(self.path / names[0]))
-        self.info = SourceInfo(self.path.name or str(self.path), "folder", (h, w), len(names), None)
+        self.info = SourceInfo(name or self.path.name or str(self.path), "folder", (h, w), len(names), None)
 
     def check_sizes(self) -> None:
         """Read every header (cheap) and fail on frames of different sizes before any work."""
@@ -147,7 +148,7 @@ class FolderSource:
 class VideoSource:
     """Frames of a video file decoded with PyAV to rgb24 (spec §6.1), one at a time."""
 
-    def __init__(self, path: str | os.PathLike, max_frames: int | None = None):
+    def __init__(self, path: str | os.PathLike, max_frames: int | None = None, name: str | None = None):
         import av
 
         self.path = Path(path)
@@ -171,7 +172,7 @@ class VideoSource:
         _check_size(size, str(self.path))
         if max_frames is not None and claimed is not None:
             claimed = min(claimed, max_frames)
-        self.info = SourceInfo(frame_stem(self.path.name), "video", size, claimed, fps)
+        self.info = SourceInfo(name or frame_stem(self.path.name), "video", size, claimed, fps)
 
     def __iter__(self) -> Iterator[tuple[str, Image.Image]]:
         import av
@@ -196,8 +197,12 @@ def _one_line(exc: BaseException) -> str:
 
 
 def open_source(path: str | os.PathLike, sort: str = "lexicographic",
-                max_frames: int | None = None):
+                max_frames: int | None = None, frames: list[str] | None = None,
+                name: str | None = None):
     """A :class:`FolderSource` or :class:`VideoSource` for ``path``, with input checks.
+
+    ``frames``: explicit frame file names of a folder, in order (a dataset's own frame list);
+    ``name``: the video name written into the outputs (default: the folder name / file stem).
 
     Raises EntitySAMError (one line) for a missing path, an unreadable/corrupt video, zero
     frames, frames of different sizes, or a frame side beyond :data:`MAX_SIDE`.
@@ -208,8 +213,10 @@ def open_source(path: str | os.PathLike, sort: str = "lexicographic",
     if not p.exists():
         raise EntitySAMError(f"{p}: no such file or folder")
     if p.is_dir():
-        src = FolderSource(p, sort=sort, max_frames=max_frames)
+        src = FolderSource(p, sort=sort, max_frames=max_frames, names=frames, name=name)
         src.check_sizes()
         return src
-    return VideoSource(p, max_frames=max_frames)
+    if frames is not None:
+        raise EntitySAMError(f"{p}: an explicit frame list needs a folder of frames, not a file")
+    return VideoSource(p, max_frames=max_frames, name=name)
 

@@ -108,6 +108,8 @@ def segment_video(
     model_options: dict | None = None,
     predictor=None,
     progress: bool = True,
+    video_name: str | None = None,
+    frames: Sequence[str] | None = None,
 ) -> SegmentSummary:
     """Segment and track every entity of a video file or frame folder into ``out_dir``.
 
@@ -122,6 +124,8 @@ def segment_video(
         max_frames: process only the first N frames.
         online: one-pass merge with running scores (not the official result).
         sort: frame order of a folder, ``lexicographic`` (official) or ``natural``.
+        video_name: the video name in the outputs (default: folder name / file stem).
+        frames: explicit frame file names of a folder, in order (default: the folder's frames).
         overlap_threshold / score_over / slot_order / spill_dtype: merge options
             (:class:`~entitysam.inference.merge.options.MergeOptions`; defaults are official).
     Returns:
@@ -141,7 +145,8 @@ def segment_video(
     except ValueError as exc:
         raise EntitySAMError(str(exc)) from None
     out = check_out_dir(out_dir)
-    src = open_source(source, sort=sort, max_frames=max_frames)
+    src = open_source(source, sort=sort, max_frames=max_frames,
+                      frames=None if frames is None else list(frames), name=video_name)
     if predictor is None:
         predictor = build_predictor(model, checkpoint, device, precision, trust_checkpoint, warmup, entity_score,
                                     model_options)
