@@ -53,11 +53,14 @@ def make_case(tmp_path, case):
         return [str(root), "--dataset", "vipseg", "--videos", "x"], "--videos: 'x' is not a video"
     if case == "max_frames":
         return [str(root), "--dataset", "vipseg", "--max-frames", "2"], "--max-frames does not apply"
+    if case == "baseline_model_option":
+        return ([str(root), "--dataset", "vipseg", "--method", "sam2-everything", "--no-memory"],
+                "--model, --no-memory apply only to --method entitysam")
     raise AssertionError(case)
 
 
 CASES = ["json", "no_folder", "no_frames", "sizes", "unreadable", "vspw_list", "ytvis_json",
-         "ytvis_folder", "root", "videos", "max_frames"]
+         "ytvis_folder", "root", "videos", "max_frames", "baseline_model_option"]
 
 
 @pytest.mark.parametrize("case", CASES)
