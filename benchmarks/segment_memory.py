@@ -133,14 +133,19 @@ def main() -> int:
                       flush=True)
             checks = check_mode(rows, args.require_entities)
             result["modes"][mode] = {"rows": rows, **checks}
+            write_json(args.json, result)  # after each mode: a cut run keeps what it measured
             print(f"{mode}: RSS ratio {checks['rss_ratio']:.3f} (<= 1.1), s/frame ratio wall "
                   f"{checks['wall_ratio']:.3f} CPU {checks['cpu_ratio'] or float('nan'):.3f} (<= 1.2), "
                   f"min entities {checks['min_entities']}: {'OK' if checks['ok'] else 'FAIL'}", flush=True)
+    write_json(args.json, result)
+    return 0 if result["ok"] else 1
+
+
+def write_json(path: str, result: dict) -> None:
     result["ok"] = all(m["ok"] for m in result["modes"].values())
-    out = Path(args.json)
+    out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
-    return 0 if result["ok"] else 1
 
 
 if __name__ == "__main__":
