@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 @dataclass
 class SegmentSummary:
-    """What a run produced. ``peak_rss_mib`` is the process's peak resident set size."""
+    """What a run produced. ``peak_rss_mib`` is the process's peak resident set size;
+    ``cpu_seconds`` the CPU time the process used while ``seconds`` of wall time passed (less
+    sensitive than wall time to other load on a shared machine)."""
 
     out_dir: str
     video: str
@@ -21,6 +23,7 @@ class SegmentSummary:
     formats: list[str]
     online: bool
     spill_bytes: int = 0
+    cpu_seconds: float | None = None  # process CPU time (all threads) over the same interval as seconds
     segments: list[dict] = field(default_factory=list)
 
     def line(self) -> str:

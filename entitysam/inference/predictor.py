@@ -72,6 +72,9 @@ class EntitySAMPredictor:
         reference: compute every position as before issue 13 (slot copies through sam2's
             memory attention; same function, slower, far more memory): for tests and
             benchmarks of the default exact fast path.
+        hole_filling: ``auto`` (torch on the model's device, scipy on a CPU), ``torch`` or
+            ``scipy``; the same result bit for bit (:func:`fill_holes`). With ``torch`` a
+            position makes no host synchronisation (tests/inference/test_host_sync.py).
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class EntitySAMPredictor:
         keep_debug: bool = False,
         entity_score: str = "max",
         reference: bool = False,
+        hole_filling: str = "auto",
     ):
         if warmup < 0:
             raise ValueError("warmup must be >= 0")
@@ -95,6 +99,9 @@ class EntitySAMPredictor:
         self.fill_hole_area = fill_hole_area
         self.keep_debug = keep_debug
         self.reference = reference
+        if hole_filling not in ("auto", "torch", "scipy"):
+            raise ValueError(f"hole_filling must be 'auto', 'torch' or 'scipy', got {hole_filling!r}")
+        self.hole_filling = hole_filling
         self.memory = MemoryBank(model.cfg.num_maskmem, self.precision.memory_dtype)
         self.reset()
 
@@ -147,7 +154,8 @@ class EntitySAMPredictor:
         if out.memory is not None:  # None with the option memory=False
             self.memory.add(out.memory)
         self._points = out.points.detach()  # quirk 7: cumulative, never reset within a video
-        logits, changed = fill_holes(out.lowres_logits.float(), self.fill_hole_area)  # after memory encoding
+        logits, changed = fill_holes(out.lowres_logits.float(), self.fill_hole_area,  # after memory encoding
+                                     method=self.hole_filling)
         result = PositionOutput(
             position=self._position,
             frame_index=self._frame_index,

@@ -151,6 +151,7 @@ def segment_video(
         predictor = build_predictor(model, checkpoint, device, precision, trust_checkpoint, warmup, entity_score,
                                     model_options)
     predictor.reset()
+    c0 = time.process_time()
     t0 = time.perf_counter()  # s/frame covers decoding, model, merge and writing, not the model build
     try:
         with atomic_dir(out) as tmp:
@@ -158,11 +159,12 @@ def segment_video(
             with open_writers(fmts, tmp, src.info) as writers:
                 frames, segments, spill = run(src, predictor, writers, options, tmp, progress)
             seconds = time.perf_counter() - t0
+            cpu_seconds = time.process_time() - c0
             summary = SegmentSummary(
                 out_dir=str(out), video=src.info.name, frames=frames, entities=len(segments),
                 seconds=seconds, seconds_per_frame=seconds / max(frames, 1),
                 peak_rss_mib=peak_rss_mib(), formats=fmts, online=online, spill_bytes=spill,
-                segments=segments)
+                cpu_seconds=cpu_seconds, segments=segments)
             (tmp / "summary.json").write_text(json.dumps(asdict(summary), indent=1) + "\n")
     except OSError as exc:
         if exc.errno not in _WRITE_ERRNOS:

@@ -40,7 +40,7 @@ from entitysam.inference.merge.options import (
     TEST_TOPK_PER_IMAGE,
     MergeOptions,
 )
-from entitysam.inference.merge.spill import Spill
+from entitysam.inference.merge.spill import Spill, SpillWriter
 from entitysam.inference.merge.steps import (
     accept_slots,
     assign_owners,
@@ -82,6 +82,8 @@ class VideoMerger:
         self._logits: Spill | None = None
         self._owner: Spill | None = None
         self._q_hi = self._q_lo = None
+        self._writer: SpillWriter | None = None
+        self._num_real = 0
         self._frame_indices: list[int] = []
         self.segments: list[SegmentInfo] | None = None
         self.kept_slots: list[int] = []
@@ -98,39 +100,50 @@ class VideoMerger:
     def add_position(self, eiou: torch.Tensor, logits: torch.Tensor | None = None,
                      frame_index: int | None = None) -> None:
         """Consume one position: eiou (Q,); logits (Q, 1, s, s) or (Q, s, s) for a real
-        frame, None for a warm-up copy of frame 0."""
+        frame, None for a warm-up copy of frame 0.
+
+        Tensors may live on any device. Nothing here waits for the device: the quality counts
+        are accumulated where the logits are, and the eIoU row and the logits go to the spill
+        files through :class:`~entitysam.inference.merge.spill.SpillWriter` (one
+        non-blocking device -> host copy each, written by a background thread)."""
         if self.segments is not None:
             raise RuntimeError("add() after finalize()")
-        eiou = eiou.detach().to("cpu", torch.float32)
+        eiou = eiou.detach().reshape(-1).float()
         q = eiou.numel()
         if self._eiou is None:
             self._eiou = Spill(self._dir / "eiou.f32", (q,), "float32")
             self._eiou_real = Spill(self._dir / "eiou_real.f32", (q,), "float32")
-            self._q_hi = torch.zeros(q, dtype=torch.int64)
-            self._q_lo = torch.zeros(q, dtype=torch.int64)
-        self._eiou.append(eiou.numpy())
+            self._writer = SpillWriter()
         if logits is None:
+            self._writer.submit(self._eiou, eiou)
             return
-        logits = logits.detach().to("cpu", torch.float32)
+        logits = logits.detach().float()
         logits = logits.reshape(q, logits.shape[-2], logits.shape[-1])  # (Q, s, s)
         if self._logits is None:
             shape = (q, logits.shape[-2], logits.shape[-1])
             self._logits = Spill(self._dir / "logits.bin", shape, self.options.spill_dtype)
-        self._eiou_real.append(eiou.numpy())
-        real_index = self._logits.count  # 0-based real frame number, warm-ups dropped (§7 step 1)
-        if real_index % QUALITY_STRIDE == 0:
+            self._q_hi = torch.zeros(q, dtype=torch.int64, device=logits.device)
+            self._q_lo = torch.zeros(q, dtype=torch.int64, device=logits.device)
+        self._writer.submit((self._eiou, self._eiou_real), eiou)
+        if self._num_real % QUALITY_STRIDE == 0:  # 0-based real frame number, warm-ups dropped (§7 step 1)
             hi, lo = quality_counts(logits)
             self._q_hi += hi
             self._q_lo += lo
-        self._logits.append(logits.numpy())
+        self._writer.submit(self._logits, logits)
+        self._num_real += 1
         self._frame_indices.append(len(self._frame_indices) if frame_index is None else int(frame_index))
+
+    def _flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
 
     @property
     def num_frames(self) -> int:
-        return 0 if self._logits is None else self._logits.count
+        return self._num_real
 
     @property
     def spill_bytes(self) -> int:
+        self._flush()
         return sum(s.nbytes for s in (self._eiou, self._eiou_real, self._logits, self._owner) if s)
 
     # -- pass 2a: scores, counting --------------------------------------------------------
@@ -138,6 +151,7 @@ class VideoMerger:
     def scores(self) -> torch.Tensor:
         """Per-slot mean eIoU (Q,) float32: one float32 ``mean`` over the stacked rows of all
         positions (official quirk: warm-ups included, §7 step 1) or of real frames only."""
+        self._flush()
         spill = self._eiou if self.options.score_over == "all" else self._eiou_real
         return torch.from_numpy(spill.read_all()).mean(0)
 
@@ -149,13 +163,14 @@ class VideoMerger:
         """
         if self.segments is not None:
             return self.segments
-        if self._logits is None or self._logits.count == 0:
+        if self._logits is None or self._num_real == 0:
             raise ValueError("no real frame was added to the merger")
+        self._flush()
         for sp in (self._eiou, self._eiou_real, self._logits):
             sp.finish()
         opt = self.options
         self.mean_eiou = self.scores()
-        self.quality = quality_from_counts(self._q_hi, self._q_lo)
+        self.quality = quality_from_counts(self._q_hi.cpu(), self._q_lo.cpu())
         keep = select_slots(self.mean_eiou, opt.object_mask_threshold, opt.test_topk_per_image)
         self.kept_slots = torch.nonzero(keep).flatten().tolist()
         if not self.kept_slots:  # §7 step 2: nothing kept -> all zeros, no segments
@@ -228,7 +243,9 @@ class VideoMerger:
                          for s in segments]
 
     def close(self) -> None:
-        """Remove the spill folder."""
+        """Stop the spill writer and remove the spill folder."""
+        if self._writer is not None:
+            self._writer.close()
         for sp in (self._eiou, self._eiou_real, self._logits, self._owner):
             if sp is not None:
                 sp.finish()

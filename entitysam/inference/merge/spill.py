@@ -46,3 +46,78 @@ class Spill:
     @property
     def nbytes(self) -> int:
         return self.count * self._record_bytes
+
+
+class SpillWriter:
+    """A background thread that appends tensors to :class:`Spill` files, so that the caller
+    (the per-position loop) waits neither for the device nor for the disk.
+
+    ``submit`` starts the device -> host copy into a pinned buffer with ``non_blocking=True``
+    and records a CUDA event; the thread waits for the event, then writes. On a CPU the tensor
+    is cloned (the caller may reuse it) and written by the thread. At most ``max_pending``
+    records wait in the queue (bounded RAM); ``flush`` waits for all of them and re-raises the
+    first error of the thread (e.g. a full disk) in the caller.
+    """
+
+    def __init__(self, max_pending: int = 8):
+        import queue
+        import threading
+
+        self._queue: "queue.Queue" = queue.Queue(maxsize=max_pending)
+        self._error: BaseException | None = None
+        self.submitted = 0  # device -> host copies started (one per submit)
+        self._thread = threading.Thread(target=self._run, name="entitysam-spill-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, spills: Spill | tuple[Spill, ...], tensor) -> None:
+        """Append ``tensor`` (any device) to each of ``spills`` (one device -> host copy)."""
+        import torch
+
+        self._raise()
+        t = tensor.detach()
+        event = None
+        if t.device.type == "cuda":
+            host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+            host.copy_(t, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+        elif t.device.type == "cpu":
+            host = t.clone()
+        else:  # other accelerators: a plain (synchronising) copy
+            host = t.to("cpu")
+        self.submitted += 1
+        self._queue.put((spills if isinstance(spills, tuple) else (spills,), host, event))
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                spills, host, event = item
+                if event is not None:
+                    event.synchronize()
+                if self._error is None:
+                    arr = host.numpy()
+                    for spill in spills:
+                        spill.append(arr)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller by flush/submit
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+
+    def flush(self) -> None:
+        """Wait until every submitted record is on disk; re-raise the thread's error."""
+        self._queue.join()
+        self._raise()
+
+    def close(self) -> None:
+        """Stop the thread (pending records are written first); errors are dropped."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
