@@ -109,9 +109,13 @@ def test_server_serves_the_folder_on_localhost(tmp_path):
 def test_view_command_serves_until_ctrl_c(clip):
     out, frames, _ = clip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # A shell without job control starts background jobs with SIGINT ignored, and a Python
+    # started that way gets no KeyboardInterrupt: give the child the terminal's default, as
+    # when a user runs `entitysam view` and presses Ctrl-C (also when the tests run in `cmd &`).
     proc = subprocess.Popen([sys.executable, "-m", "entitysam", "view", str(out), "--frames", str(frames),
                              "--port", "0", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line: list[str] = []
         reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)
