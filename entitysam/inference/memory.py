@@ -15,10 +15,21 @@ from entitysam.modeling.entitysam import Memory
 
 
 class MemoryBank:
-    def __init__(self, num_maskmem: int = 7, storage_dtype: torch.dtype = torch.float32):
+    """Args:
+        num_maskmem: memories the model was built to read (7 officially).
+        storage_dtype: dtype the memory features are kept in.
+        max_read: fast mode (issue 15; None = official): keep and read only the ``max_read``
+            most recent memories (1..num_maskmem). Each kept memory keeps its temporal
+            encoding index k (t-k), so ``max_read = num_maskmem`` is the official bank.
+    """
+
+    def __init__(self, num_maskmem: int = 7, storage_dtype: torch.dtype = torch.float32,
+                 max_read: int | None = None):
+        if max_read is not None and not 1 <= max_read <= num_maskmem:
+            raise ValueError(f"max_memories must be in 1..{num_maskmem}, got {max_read}")
         self.num_maskmem = num_maskmem
         self.storage_dtype = storage_dtype
-        self._items: deque[Memory] = deque(maxlen=num_maskmem)
+        self._items: deque[Memory] = deque(maxlen=max_read or num_maskmem)
 
     def __len__(self) -> int:
         return len(self._items)

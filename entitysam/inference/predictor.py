@@ -69,6 +69,8 @@ class EntitySAMPredictor:
         keep_debug: record intermediates (pooled features etc.) in ``PositionOutput.debug``.
         entity_score: ``max`` (official: eIoU uses the larger entity logit) or ``foreground``
             (the foreground logit only; see :func:`~entitysam.modeling.entitysam.expected_iou`).
+        max_memories: fast mode (None = official): attend to the N most recent memories only
+            (1..``num_maskmem``); fewer memories, less memory-attention work, other results.
         reference: compute every position as before issue 13 (slot copies through sam2's
             memory attention; same function, slower, far more memory): for tests and
             benchmarks of the default exact fast path.
@@ -88,6 +90,7 @@ class EntitySAMPredictor:
         entity_score: str = "max",
         reference: bool = False,
         hole_filling: str = "auto",
+        max_memories: int | None = None,
     ):
         if warmup < 0:
             raise ValueError("warmup must be >= 0")
@@ -102,7 +105,7 @@ class EntitySAMPredictor:
         if hole_filling not in ("auto", "torch", "scipy"):
             raise ValueError(f"hole_filling must be 'auto', 'torch' or 'scipy', got {hole_filling!r}")
         self.hole_filling = hole_filling
-        self.memory = MemoryBank(model.cfg.num_maskmem, self.precision.memory_dtype)
+        self.memory = MemoryBank(model.cfg.num_maskmem, self.precision.memory_dtype, max_read=max_memories)
         self.reset()
 
     @property
