@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from entitysam.errors import EntitySAMError
 from entitysam.io.ids import rgb2id
-
-
-def load_json(path: str | os.PathLike, what: str) -> Any:
-    """Read a JSON file; a missing or malformed file is a one-line error naming it."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise EntitySAMError(f"{what} not found: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EntitySAMError(f"malformed {what} {path}: {one_line(exc)}") from None
+from entitysam.io.jsonfile import one_line
 
 
 def read_id_png(path: str | os.PathLike, what: str = "PNG") -> np.ndarray:
@@ -68,7 +54,3 @@ def _read_png(path: str | os.PathLike, what: str) -> np.ndarray:
         raise EntitySAMError(f"{what} missing: {path}") from None
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         raise EntitySAMError(f"cannot read {what} {path}: {one_line(exc)}") from None
-
-
-def one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

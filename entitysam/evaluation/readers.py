@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from entitysam.errors import EntitySAMError
-from entitysam.evaluation.files import load_json, one_line, read_id_png
+from entitysam.evaluation.files import read_id_png
+from entitysam.io.jsonfile import load_json, one_line
 
 #: Pairs of ids are encoded as ``gt << ID_BITS | pred``; RGB ids have 24 bits.
 ID_BITS = 24

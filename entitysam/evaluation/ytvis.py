@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from entitysam.errors import EntitySAMError
-from entitysam.evaluation.files import load_json
+from entitysam.io.jsonfile import load_json
 
 IOU_THRS = np.linspace(0.5, 0.95, 10)
 REC_THRS = np.linspace(0.0, 1.0, 101)

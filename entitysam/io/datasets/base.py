@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
-
-from entitysam.errors import EntitySAMError
 
 
 @dataclass(frozen=True)
@@ -93,14 +90,3 @@ def folder_video(vid: str, folder: Path, dataset_id: int | None = None) -> Datas
     if not frames:
         return VideoProblem(vid, f"video {vid}: no .jpg frames in {folder}")
     return DatasetVideo(vid, folder, tuple(frames), len(frames), dataset_id)
-
-
-def read_json(path: Path, what: str):
-    """A JSON file, or a one-line error naming it."""
-    try:
-        with open(path, "rb") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise EntitySAMError(f"{what} not found: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EntitySAMError(f"malformed {what} {path}: {' '.join(str(exc).split())}") from None

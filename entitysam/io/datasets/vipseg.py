@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from entitysam.errors import EntitySAMError
-from entitysam.io.datasets.base import folder_video, read_json
+from entitysam.io.jsonfile import load_json
+from entitysam.io.datasets.base import folder_video
 
 
 def gt_json_path(root: Path, split: str) -> Path:
@@ -19,7 +20,7 @@ def gt_json_path(root: Path, split: str) -> Path:
 def list_vipseg(root: Path, split: str):
     """(videos or problems in GT order, the JSON path)."""
     path = gt_json_path(root, split)
-    data = read_json(path, "VIPSeg GT JSON")
+    data = load_json(path, "VIPSeg GT JSON")
     try:
         ids = [str(v["video_id"]) for v in data["videos"]]
     except (KeyError, TypeError):

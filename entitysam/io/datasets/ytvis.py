@@ -13,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from entitysam.errors import EntitySAMError
-from entitysam.io.datasets.base import DatasetVideo, VideoProblem, read_json
+from entitysam.io.jsonfile import load_json
+from entitysam.io.datasets.base import DatasetVideo, VideoProblem
 
 
 def find_annotations(root: Path, split: str) -> Path:
@@ -29,7 +30,7 @@ def find_annotations(root: Path, split: str) -> Path:
 def list_ytvis(root: Path, split: str, annotations=None):
     """(videos or problems in JSON order, the JSON path)."""
     path = Path(annotations) if annotations is not None else find_annotations(root, split)
-    data = read_json(path, "instances JSON")
+    data = load_json(path, "instances JSON")
     image_root = root / "JPEGImages" if (root / "JPEGImages").is_dir() else root
     out = []
     try:
