@@ -30,10 +30,10 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from entitysam.classify import convert
 from entitysam.classify.backends.base import Backend, Label
 from entitysam.classify.convert import LabelledVideo, TrackLabel
-from entitysam.classify.pipeline import TASKS, ClassifySummary, label_video, labels_record
+from entitysam.classify.pipeline import (LABELS_FILE, TASKS, ClassifySummary, label_video, labels_record,
+                                         write_task)
 from entitysam.classify.tracks import read_tracks
 from entitysam.classify.vocab import Vocabulary, load_vocabulary
 from entitysam.errors import EntitySAMError
@@ -158,13 +158,8 @@ def _assemble(labelled, out: Path, task, merge_stuff, video_ids, vocab, backend,
     tmp = out / ASSEMBLED
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    if task == "panoptic":
-        convert.write_panoptic(labelled, tmp, merge_stuff)
-    elif task == "instance":
-        convert.write_instance(labelled, tmp / "results.json", video_ids)
-    else:
-        convert.write_semantic(labelled, tmp)
-    with open(tmp / "labels.json", "w") as f:
+    write_task(task, labelled, tmp, merge_stuff, video_ids)
+    with open(tmp / LABELS_FILE, "w") as f:
         json.dump(labels_record(labelled, vocab, backend, backend.crop, task), f, indent=1)
     for entry in sorted(tmp.iterdir()):
         dst = out / entry.name

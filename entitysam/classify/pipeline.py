@@ -148,7 +148,7 @@ def classify(tracks: str | os.PathLike, frames: str | os.PathLike | dict, vocab:
             if progress:
                 progress(f"{v.video}: classifying {len(v.tracks)} tracks")
             labelled.append(label_video(v, frames, backend, vocab, crop, len(videos) == 1, crops_dir))
-        _write_task(task, labelled, tmp, merge_stuff, video_ids)
+        write_task(task, labelled, tmp, merge_stuff, video_ids)
         with open(tmp / LABELS_FILE, "w") as f:
             json.dump(labels_record(labelled, vocab, backend, crop, task), f, indent=1)
     n_tracks = sum(len(v.labels) for v in labelled)
@@ -156,8 +156,9 @@ def classify(tracks: str | os.PathLike, frames: str | os.PathLike | dict, vocab:
     return ClassifySummary(str(out), task, len(videos), n_tracks, n_labelled)
 
 
-def _write_task(task: str, videos: list[LabelledVideo], out: Path, merge_stuff: bool,
-                video_ids: dict[str, int] | None) -> None:
+def write_task(task: str, videos: list[LabelledVideo], out: Path, merge_stuff: bool,
+               video_ids: dict[str, int] | None) -> None:
+    """The task's class-specific files in ``out`` (panoptic, instance or semantic layout)."""
     if task == "panoptic":
         convert.write_panoptic(videos, out, merge_stuff)
     elif task == "instance":
