@@ -1,3 +1,4 @@
+import json
 import os
 from pathlib import Path
 
@@ -30,3 +31,19 @@ def tiny_model():
 
     torch.manual_seed(0)
     return build_entitysam("tiny")
+
+
+# A tiny open_clip architecture (random weights) for the CLIP backend tests, registered once.
+TINY_CLIP = {"embed_dim": 32,
+             "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+             "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory):
+    """Registers the tiny open_clip architecture ``entitysam-test-tiny``; returns its name."""
+    open_clip = pytest.importorskip("open_clip", reason="optional extra [clip] (open_clip_torch) not installed")
+    folder = tmp_path_factory.mktemp("clipcfg")
+    (folder / "entitysam-test-tiny.json").write_text(json.dumps(TINY_CLIP))
+    open_clip.add_model_config(folder)
+    return "entitysam-test-tiny"

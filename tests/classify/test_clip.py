@@ -88,20 +88,6 @@ def test_bad_templates():
 
 # ----------------------------------------------------------------------------- real open_clip
 
-TINY = {"embed_dim": 32,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
-
-
-@pytest.fixture(scope="module")
-def tiny_clip(tmp_path_factory):
-    """Registers a tiny open_clip architecture, ``entitysam-test-tiny`` (random weights)."""
-    open_clip = pytest.importorskip("open_clip", reason="optional extra [clip] (open_clip_torch) not installed")
-    folder = tmp_path_factory.mktemp("clipcfg")
-    (folder / "entitysam-test-tiny.json").write_text(json.dumps(TINY))
-    open_clip.add_model_config(folder)
-    return "entitysam-test-tiny"
-
 
 def test_open_clip_random_weights_code_path(tiny_clip):
     import open_clip

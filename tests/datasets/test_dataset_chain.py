@@ -11,19 +11,6 @@ from entitysam.segment import segment_dataset
 from entitysam.synthetic.datasets import write_mini_dataset
 from entitysam.synthetic.videos import CATEGORIES
 
-TINY_CLIP = {"embed_dim": 32,
-             "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
-             "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
-
-
-@pytest.fixture(scope="module")
-def tiny_clip(tmp_path_factory):
-    open_clip = pytest.importorskip("open_clip", reason="optional extra [clip] (open_clip_torch) not installed")
-    folder = tmp_path_factory.mktemp("clipcfg")
-    (folder / "entitysam-dataset-tiny.json").write_text(json.dumps(TINY_CLIP))
-    open_clip.add_model_config(folder)
-    return "entitysam-dataset-tiny"
-
 
 def run(capsys, *argv):
     code = main(list(argv))
