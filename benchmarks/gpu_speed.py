@@ -31,20 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-
-def synthetic_frames(n: int, h: int, w: int) -> list[np.ndarray]:
-    """n RGB uint8 frames: three moving discs over a gradient (deterministic)."""
-    yy, xx = np.mgrid[0:h, 0:w]
-    base = np.stack([xx * 255 // max(w - 1, 1), yy * 255 // max(h - 1, 1), np.full_like(xx, 80)], -1)
-    out = []
-    for i in range(n):
-        img = base.astype(np.uint8).copy()
-        for k, col in enumerate([(255, 40, 40), (40, 255, 40), (40, 40, 255)]):
-            cy = h / 2 + h / 3 * np.sin(0.05 * i + 2 * k)
-            cx = w / 2 + w / 3 * np.cos(0.03 * i + k)
-            img[(yy - cy) ** 2 + (xx - cx) ** 2 < (min(h, w) / 6) ** 2] = col
-        out.append(img)
-    return out
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from segment_memory import moving_discs  # noqa: E402 - the same synthetic clip as the length benchmark
 
 
 def _sync(device) -> None:
@@ -123,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     device = torch.device(args.device)
-    frames = synthetic_frames(args.frames, args.size, args.size)
+    frames = list(moving_discs(args.frames, args.size, args.size))
     rows, skipped = [], []
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # random-weights warning of the tiny config

@@ -35,21 +35,27 @@ from pathlib import Path
 import numpy as np
 
 
-def make_video(path: Path, n: int, h: int, w: int, fps: int = 25) -> Path:
-    """n frames of three moving discs over a gradient (deterministic)."""
-    import av
-
+def moving_discs(n: int, h: int, w: int):
+    """n RGB uint8 frames, one at a time: three moving discs over a gradient (deterministic)."""
     yy, xx = np.mgrid[0:h, 0:w]
     base = np.stack([xx * 255 // max(w - 1, 1), yy * 255 // max(h - 1, 1), np.full_like(xx, 80)], -1)
+    for i in range(n):
+        img = base.astype(np.uint8).copy()
+        for k, col in enumerate([(255, 40, 40), (40, 255, 40), (40, 40, 255)]):
+            cy = h / 2 + h / 3 * np.sin(0.05 * i + 2 * k)
+            cx = w / 2 + w / 3 * np.cos(0.03 * i + k)
+            img[(yy - cy) ** 2 + (xx - cx) ** 2 < (min(h, w) / 6) ** 2] = col
+        yield img
+
+
+def make_video(path: Path, n: int, h: int, w: int, fps: int = 25) -> Path:
+    """An H.264 file of :func:`moving_discs`."""
+    import av
+
     with av.open(str(path), mode="w") as c:
         s = c.add_stream("libx264", rate=fps)
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        for i in range(n):
-            img = base.astype(np.uint8).copy()
-            for k, col in enumerate([(255, 40, 40), (40, 255, 40), (40, 40, 255)]):
-                cy = h / 2 + h / 3 * np.sin(0.05 * i + 2 * k)
-                cx = w / 2 + w / 3 * np.cos(0.03 * i + k)
-                img[(yy - cy) ** 2 + (xx - cx) ** 2 < (min(h, w) / 6) ** 2] = col
+        for img in moving_discs(n, h, w):
             for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 c.mux(p)
         for p in s.encode():
