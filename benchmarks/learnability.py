@@ -66,13 +66,18 @@ def _option_argv(args) -> list[str]:
     return argv
 
 
-def _segment_all(ckpt: Path, val: Path, pred: Path, options: dict | None = None) -> dict:
-    """Segment every held-out video into one prediction folder (pan_pred/ + one pred.json)."""
+def _segment_all(ckpt: Path, val: Path, pred: Path, options: dict | None = None,
+                 fast_modes: dict | None = None) -> dict:
+    """Segment every held-out video into one prediction folder (pan_pred/ + one pred.json).
+    ``fast_modes`` (issue 15): see ``entitysam.segment.build_predictor``; with slot pruning the
+    result also has the share of slot-positions computed."""
     from entitysam.segment import build_predictor, segment_video
 
-    predictor = build_predictor("tiny", checkpoint=ckpt, device="cpu", model_options=options)
+    predictor = build_predictor("tiny", checkpoint=ckpt, device="cpu", model_options=options,
+                                fast_modes=fast_modes)
     gt = json.loads((val / "panoptic_gt_synthetic.json").read_text())
     annotations, frames, seconds = [], 0, 0.0
+    computed = positions = 0
     (pred / "pan_pred").mkdir(parents=True)
     for video in gt["videos"]:
         vid = video["video_id"]
@@ -81,11 +86,17 @@ def _segment_all(ckpt: Path, val: Path, pred: Path, options: dict | None = None)
                           progress=False)
         frames += s.frames
         seconds += s.seconds
+        if predictor.pruning is not None:  # reset per video: accumulate here
+            computed += predictor.pruning.computed
+            positions += predictor.pruning.positions * predictor.num_slots
         shutil.move(str(tmp / "pan_pred" / vid), pred / "pan_pred" / vid)
         annotations += json.loads((tmp / "pred.json").read_text())["annotations"]
         shutil.rmtree(tmp)
     (pred / "pred.json").write_text(json.dumps({"annotations": annotations}))
-    return {"frames": frames, "seconds_per_frame": seconds / max(frames, 1)}
+    out = {"frames": frames, "seconds_per_frame": seconds / max(frames, 1)}
+    if positions:
+        out["computed_slot_share"] = computed / positions
+    return out
 
 
 def late_entity_recall(val: Path, pred: Path) -> dict:

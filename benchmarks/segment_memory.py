@@ -123,7 +123,8 @@ def main() -> int:
     if args.checkpoint:
         base += ["--checkpoint", str(Path(args.checkpoint).resolve())]
     result = {"size_hw": [h, w], "formats": args.formats, "checkpoint": args.checkpoint,
-              "overlap_threshold": args.overlap_threshold, "cpu_count": os.cpu_count(), "modes": {}}
+              "overlap_threshold": args.overlap_threshold, "cpu_count": os.cpu_count(),
+              "conditions": {"omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "nice": os.nice(0)}, "modes": {}}
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         videos = {n: make_video(Path(tmp) / f"synthetic_{n}.mp4", n, h, w) for n in frames}
         for mode in modes:

@@ -7,7 +7,7 @@ feature grid; here they come from the config, with the official values as defaul
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 
 @dataclass(frozen=True)

@@ -94,3 +94,40 @@ def model_overrides(args: argparse.Namespace) -> dict:
     if getattr(args, "no_semantic", False):
         out["semantic"] = False
     return out
+
+
+def add_fast_mode_options(p: argparse.ArgumentParser) -> None:
+    """Fast modes (issue 15): explicit quality-for-speed trades, off by default (README 'Fast modes')."""
+    g = p.add_argument_group("fast modes (trade quality for speed; defaults are the official model, "
+                             "README 'Fast modes' has the measured costs)")
+    g.add_argument("--max-memories", type=positive_int, metavar="N",
+                   help="memory attention reads the N most recent memories only (1..7; official: 7)")
+    g.add_argument("--prune-slots", type=fraction, metavar="EIOU",
+                   help="stop computing a slot whose eIoU stayed below EIOU for --prune-patience frames "
+                        "(its memory frozen, its history kept); every --prune-revisit frames all slots run "
+                        "and pruned ones at or above EIOU come back")
+    g.add_argument("--prune-patience", type=positive_int, metavar="M",
+                   help="consecutive frames below --prune-slots before a slot is pruned (default: 5)")
+    g.add_argument("--prune-revisit", type=positive_int, metavar="R",
+                   help="every R-th frame computes every slot (default: 10)")
+    g.add_argument("--input-size", type=positive_int, metavar="S",
+                   help="model input side, a multiple of 32 (official: 1024; e.g. 512 is ~4x fewer tokens)")
+
+
+def fast_modes(args: argparse.Namespace) -> dict:
+    """The fast modes of ``args`` as :class:`~entitysam.inference.fast_modes.FastModes` dict
+    (empty: the official model)."""
+    out: dict = {}
+    if getattr(args, "max_memories", None) is not None:
+        out["max_memories"] = args.max_memories
+    patience, revisit = getattr(args, "prune_patience", None), getattr(args, "prune_revisit", None)
+    if getattr(args, "prune_slots", None) is not None:
+        out["prune"] = {"below": args.prune_slots, "patience": 5 if patience is None else patience,
+                        "revisit": 10 if revisit is None else revisit}
+    elif patience is not None or revisit is not None:
+        from entitysam.errors import EntitySAMError
+
+        raise EntitySAMError(f"{'--prune-patience' if patience is not None else '--prune-revisit'} needs --prune-slots")
+    if getattr(args, "input_size", None) is not None:
+        out["input_size"] = args.input_size
+    return out

@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from entitysam._cli.options import add_model_options, device, fraction, model_overrides, nonnegative_int, positive_int
+from entitysam._cli.options import (
+    add_fast_mode_options,
+    add_model_options,
+    device,
+    fast_modes,
+    fraction,
+    model_overrides,
+    nonnegative_int,
+    positive_int,
+)
 
 help = "segment and track every entity of a video, or of every video of a dataset (no prompts)"
 description = (
@@ -51,6 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="dtype of the temporary on-disk logits (float16 halves the disk, not exact)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_model_options(p)
+    add_fast_mode_options(p)
     d = p.add_argument_group("datasets (INPUT is a dataset root; README 'Segment a dataset')")
     d.add_argument("--dataset", choices=["vipseg", "vspw", "ytvis", "folders"],
                    help="vipseg (VIPSeg_720P/) | vspw (VSPW_480p/) | ytvis (YouTube-VIS / OVIS split "
@@ -101,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         online=args.online, sort=args.sort, precision=args.precision,
         trust_checkpoint=args.trust_checkpoint, overlap_threshold=args.overlap_threshold,
         score_over=args.score_over, slot_order=args.slot_order, spill_dtype=args.spill_dtype,
-        entity_score=args.entity_score, model_options=model_overrides(args), progress=not args.no_progress,
+        entity_score=args.entity_score, model_options=model_overrides(args), fast_modes=fast_modes(args) or None,
+        progress=not args.no_progress,
     )
     print(summary.line())
     return 0
@@ -137,6 +148,7 @@ def _run_dataset(args: argparse.Namespace) -> int:
             args.input, args.dataset, args.output, model=args.model, checkpoint=args.checkpoint,
             device=args.device, precision=args.precision, trust_checkpoint=args.trust_checkpoint,
             entity_score=args.entity_score, model_options=model_overrides(args),
+            fast_modes=fast_modes(args) or None,
             video_options=dict(online=args.online, sort=args.sort, overlap_threshold=args.overlap_threshold,
                                score_over=args.score_over, slot_order=args.slot_order,
                                spill_dtype=args.spill_dtype), **common)
@@ -182,6 +194,8 @@ def _baseline_checks(args: argparse.Namespace):
     flags = {"entity_logits_from": "--entity-logits-from", "memory": "--no-memory",
              "decoder_depth": "--decoder-depth", "shared_queries": "--shared-queries", "semantic": "--no-semantic"}
     entitysam_only.update({flags[k]: True for k in model_overrides(args)})
+    entitysam_only.update({"--max-memories": args.max_memories is not None, "--prune-slots": args.prune_slots is not None,
+                           "--input-size": args.input_size is not None})
     bad = [flag for flag, used in entitysam_only.items() if used]
     if bad:
         verb = "applies" if len(bad) == 1 else "apply"

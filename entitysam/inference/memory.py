@@ -41,6 +41,12 @@ class MemoryBank:
         """Store the memory of the position just processed (features cast to the storage dtype)."""
         self._items.append(Memory(features=memory.features.to(self.storage_dtype), pos_enc=memory.pos_enc))
 
+    def newest(self) -> Memory:
+        """The memory of the position just before this one."""
+        if not self._items:
+            raise IndexError("the memory bank is empty")
+        return self._items[-1]
+
     def read(self) -> list[tuple[int, Memory]]:
         """(k, memory of position t-k) for k = 1..n, n = min(num_maskmem, positions so far)."""
         n = len(self._items)

@@ -25,6 +25,7 @@ import torch
 from entitysam.inference.hole_filling import fill_holes
 from entitysam.inference.memory import MemoryBank
 from entitysam.inference.precision import resolve_precision
+from entitysam.inference.pruning import PRUNED_LOGIT, PruningState, SlotPruning
 from entitysam.modeling.entitysam import EntitySAM, check_entity_score, expected_iou
 
 
@@ -40,6 +41,7 @@ class PositionOutput:
     points: torch.Tensor  # (Q, 2) prompt points (input pixels, official transposed order)
     holefill_px: torch.Tensor | None = None  # (Q,) pixels changed by hole filling
     debug: dict = field(default_factory=dict)
+    computed_slots: torch.Tensor | None = None  # slot pruning: the slots computed here (None = all)
 
 
 @contextlib.contextmanager
@@ -77,6 +79,9 @@ class EntitySAMPredictor:
         hole_filling: ``auto`` (torch on the model's device, scipy on a CPU), ``torch`` or
             ``scipy``; the same result bit for bit (:func:`fill_holes`). With ``torch`` a
             position makes no host synchronisation (tests/inference/test_host_sync.py).
+        prune: fast mode (None = official): active-slot pruning
+            (:class:`~entitysam.inference.pruning.SlotPruning`); each position then makes one
+            (Q,) eIoU transfer to the host for the decision.
     """
 
     def __init__(
@@ -91,6 +96,7 @@ class EntitySAMPredictor:
         reference: bool = False,
         hole_filling: str = "auto",
         max_memories: int | None = None,
+        prune: SlotPruning | None = None,
     ):
         if warmup < 0:
             raise ValueError("warmup must be >= 0")
@@ -106,6 +112,7 @@ class EntitySAMPredictor:
             raise ValueError(f"hole_filling must be 'auto', 'torch' or 'scipy', got {hole_filling!r}")
         self.hole_filling = hole_filling
         self.memory = MemoryBank(model.cfg.num_maskmem, self.precision.memory_dtype, max_read=max_memories)
+        self.prune = prune
         self.reset()
 
     @property
@@ -122,6 +129,7 @@ class EntitySAMPredictor:
         self._points: torch.Tensor | None = None
         self._position = 0
         self._frame_index = 0
+        self.pruning = None if self.prune is None else PruningState(self.prune, self.num_slots)
 
     def step(self, image: torch.Tensor) -> list[PositionOutput]:
         """Process the next video frame.
@@ -152,25 +160,71 @@ class EntitySAMPredictor:
         debug = {} if self.keep_debug else None
         if debug is not None:
             debug["feats"] = feats
+        slots = None
+        if self.pruning is not None:
+            slots = self.pruning.slots_for(self._frame_index, self._position == 0 or self._frame_index == 0,
+                                           self.device)
+        if slots is not None and slots.numel() == 0:  # every slot pruned: nothing to compute
+            return self._pruned_position(is_warmup)
         out = self.model.step(feats, self.memory.read(), self._points, encode_memory=True, debug=debug,
-                              reference=self.reference)
-        if out.memory is not None:  # None with the option memory=False
-            self.memory.add(out.memory)
-        self._points = out.points.detach()  # quirk 7: cumulative, never reset within a video
+                              reference=self.reference, slots=slots)
         logits, changed = fill_holes(out.lowres_logits.float(), self.fill_hole_area,  # after memory encoding
                                      method=self.hole_filling)
+        eiou = out.eiou.float() if self.entity_score == "max" else expected_iou(
+            out.iou, out.entity_logits, self.entity_score)
+        iou, entity_logits, points = out.iou.float(), out.entity_logits.float(), out.points
+        if slots is not None:  # pruned slots: frozen memory and point, empty mask, last eIoU
+            if out.memory is not None:
+                out.memory.features = _scatter(self.memory.newest().features, slots, out.memory.features)
+            points = _scatter(self._points, slots, points)
+            logits = _scatter(logits.new_full((self.num_slots, *logits.shape[1:]), PRUNED_LOGIT), slots, logits)
+            eiou = _scatter(self.pruning.last_eiou, slots, eiou)
+            iou = _scatter(iou.new_zeros(self.num_slots), slots, iou)
+            entity_logits = _scatter(entity_logits.new_full((self.num_slots, 2), PRUNED_LOGIT), slots, entity_logits)
+            if changed is not None:
+                changed = _scatter(changed.new_zeros(self.num_slots), slots, changed)
+        if out.memory is not None:  # None with the option memory=False
+            self.memory.add(out.memory)
+        self._points = points.detach()  # quirk 7: cumulative, never reset within a video
+        if self.pruning is not None:
+            self.pruning.update(eiou, slots, is_warmup)
         result = PositionOutput(
             position=self._position,
             frame_index=self._frame_index,
             is_warmup=is_warmup,
             lowres_logits=logits,
-            eiou=out.eiou.float() if self.entity_score == "max" else expected_iou(
-                out.iou, out.entity_logits, self.entity_score),
-            iou=out.iou.float(),
-            entity_logits=out.entity_logits.float(),
-            points=out.points.float(),
+            eiou=eiou,
+            iou=iou,
+            entity_logits=entity_logits,
+            points=points.float(),
             holefill_px=changed,
             debug=out.debug,
+            computed_slots=slots,
         )
         self._position += 1
         return result
+
+    def _pruned_position(self, is_warmup: bool) -> PositionOutput:
+        """A position at which every slot is pruned: the newest memory and the points carry
+        over, every mask is empty, every eIoU is the slot's last one."""
+        if self.model.cfg.memory:
+            self.memory.add(self.memory.newest())
+        Q, s = self.num_slots, self.model.cfg.lowres_size
+        eiou = self.pruning.last_eiou
+        empty = torch.empty(0, dtype=torch.int64, device=self.device)
+        self.pruning.update(eiou, empty, is_warmup)
+        result = PositionOutput(
+            position=self._position, frame_index=self._frame_index, is_warmup=is_warmup,
+            lowres_logits=torch.full((Q, 1, s, s), PRUNED_LOGIT, device=self.device), eiou=eiou,
+            iou=torch.zeros(Q, device=self.device), entity_logits=torch.full((Q, 2), PRUNED_LOGIT, device=self.device),
+            points=self._points.float(), holefill_px=torch.zeros(Q, dtype=torch.int64, device=self.device),
+            computed_slots=empty)
+        self._position += 1
+        return result
+
+
+def _scatter(full: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """A copy of ``full`` (Q, ...) with ``rows`` replaced by ``values`` (len(rows), ...)."""
+    out = full.clone()
+    out[rows] = values.to(out.dtype)
+    return out

@@ -207,6 +207,7 @@ class EntityDecoder(nn.Module):
         overwrite_image: bool = False,
         shared_queries: bool = False,
         class_logits: bool = False,
+        slots: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """Decode every slot.
 
@@ -228,15 +229,22 @@ class EntityDecoder(nn.Module):
                 mask query's output; ``iou_queries`` is unused.
             class_logits: also return ``cls_prediction_head`` on the IoU-query outputs
                 (officially computed and discarded).
+            slots: None (every slot, official) or the indices of the slots to decode (the
+                active-slot fast mode): only their queries enter the sequence, so the
+                inter-entity self-attention sees only them; Q is then ``len(slots)``.
 
         Returns:
             masks (Q, 1, 4h, 4w) logits, iou (Q, 1) in (0, 1), mask-query tokens (Q, 1, C),
             class logits (Q, 2) (None unless ``class_logits``).
         """
         Q, C, h, w = image_embeddings.shape
-        assert Q == self.num_slots, f"decoder built for {self.num_slots} slots, got {Q} image copies"
+        expected = self.num_slots if slots is None else slots.numel()
+        assert Q == expected, f"decoder asked for {expected} slots, got {Q} image copies"
+        queries, iou_queries = self.queries.weight, self.iou_queries.weight
+        if slots is not None:
+            queries, iou_queries = queries.index_select(0, slots), iou_queries.index_select(0, slots)
         tokens = torch.cat(
-            [self.queries.weight, self.queries.weight if shared_queries else self.iou_queries.weight,
+            [queries, queries if shared_queries else iou_queries,
              sparse_prompt_embeddings.reshape(-1, C)], dim=0
         ).unsqueeze(0)  # (1, 4Q, C)
         inplace = (slot_chunk is not None and overwrite_image and image_embeddings.stride(0) != 0

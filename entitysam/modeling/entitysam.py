@@ -258,6 +258,7 @@ class EntitySAM(nn.Module):
         prev_points: Tensor | None,
         debug: dict | None = None,
         reference: bool = False,
+        slots: Tensor | None = None,
     ) -> StepOutput:
         """PromptGenerator + EntityDecoder on memory-conditioned features (official ``_forward_sam_heads``).
 
@@ -268,18 +269,21 @@ class EntitySAM(nn.Module):
             reference: build F_cat = [SAM || DINOv2] for every slot as officially; otherwise,
                 at inference, the offset attention and the fusion use the DINOv2 half once
                 (:meth:`PromptGenerator.attend_split`, :func:`fuse_split`).
+            slots: None (official: every slot) or the indices of the slots computed (fast
+                mode, :class:`~entitysam.inference.pruning.SlotPruning`); ``pix_feat`` and
+                ``prev_points`` then hold those slots' rows and every output has len(slots) rows.
         """
-        return self._forward_heads([pix_feat], feats, prev_points, debug, reference)
+        return self._forward_heads([pix_feat], feats, prev_points, debug, reference, slots)
 
     def _forward_heads(self, pix_box: list, feats: FrameFeatures, prev_points: Tensor | None,
-                       debug: dict | None, reference: bool) -> StepOutput:
+                       debug: dict | None, reference: bool, slots: Tensor | None = None) -> StepOutput:
         """:meth:`forward_heads` taking ``pix_feat`` in a one-element list it empties: on the
         fast path the slots' ``pix_feat`` is released before the decoder runs (unless the
         caller keeps another reference)."""
         pix_feat = pix_box.pop()
         cfg = self.cfg
-        Q, g, S = cfg.num_slots, cfg.grid_size, cfg.image_size
-        pg = PromptGenerator(self)  # a view over the officially named flat modules
+        Q, g, S = cfg.num_slots if slots is None else slots.numel(), cfg.grid_size, cfg.image_size
+        pg = PromptGenerator(self, slots)  # a view over the officially named flat modules
         if cfg.semantic:
             dino = self.dinov2_projector(feats.dino)  # (1, g*g, C)
         else:  # option semantic=False: the DINOv2 half of F_cat is zeros
@@ -319,6 +323,7 @@ class EntitySAM(nn.Module):
             overwrite_image=split and debug is None,  # fused is not needed afterwards
             shared_queries=cfg.shared_queries,
             class_logits=cfg.entity_logits_from == "decoder",
+            slots=slots,
         )
         if cls_logits is not None:  # option: the entity score from the decoder's IoU-query tokens
             entity_logits = cls_logits
@@ -342,16 +347,27 @@ class EntitySAM(nn.Module):
         encode_memory: bool = True,
         debug: dict | None = None,
         reference: bool = False,
+        slots: Tensor | None = None,
     ) -> StepOutput:
         """One position: memory conditioning -> heads -> memory encoding (official ``track_step``).
 
         ``reference=True`` runs the computation as before issue 13 (for tests and benchmarks);
         the default uses the exact fast path at inference (eval mode, no autograd).
+        ``slots`` (fast mode; None = every slot, official): compute only these slots; the
+        memories and ``prev_points`` hold every slot and are read at those rows; every output
+        (memory included) has ``len(slots)`` rows. Not at a video's first position.
         """
+        if slots is not None:
+            if not memories and self.cfg.memory:
+                raise ValueError("a slot subset needs the memories of a previous position")
+            memories = [(k, Memory(features=m.features.index_select(0, slots), pos_enc=m.pos_enc))
+                        for k, m in memories]
+            if prev_points is not None:
+                prev_points = prev_points.index_select(0, slots)
         pix_box = [self.condition_on_memory(feats, memories, reference=reference)]
         if debug is not None:
             debug["pix_feat"] = pix_box[0]
-        out = self._forward_heads(pix_box, feats, prev_points, debug, reference)
+        out = self._forward_heads(pix_box, feats, prev_points, debug, reference, slots)
         if encode_memory and self.cfg.memory:
             out.memory = self.encode_memory(feats, out.lowres_logits, reference=reference)
         return out

@@ -42,8 +42,15 @@ class Prompts:
 class PromptGenerator:
     """View over the EntitySAM model's prompt-generator modules (no parameters of its own)."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, slots: Tensor | None = None):
         self.m = model
+        self.slots = slots  # None: every slot; else the indices of the slots computed (fast mode)
+
+    @property
+    def queries(self) -> Tensor:
+        """The computed slots' ``offset_embedding`` rows (Q, 2C)."""
+        emb = self.m.offset_embedding.weight
+        return emb if self.slots is None else emb.index_select(0, self.slots)
 
     def sample_points(self, tokens: Tensor, image_size: int, grid: int) -> Tensor:
         """Frame-0 learned point sampler.
@@ -51,7 +58,8 @@ class PromptGenerator:
         Args:
             tokens: (1, g*g, C) SAM tokens of slot copy 0 (``pix_feat`` at position 0).
         Returns:
-            (Q, 2) points in input pixels (not detached: gradients reach the sampler in training).
+            (Q, 2) points in input pixels (not detached: gradients reach the sampler in training),
+            the computed slots' rows only when the view was made for a subset.
         """
         attn, _ = self.m.point_sampler_net(tokens, tokens, tokens, need_weights=False)  # no PE
         prob = self.m.point_sampler_num(attn).softmax(dim=1)  # (1, g*g, Q): softmax over positions
@@ -59,7 +67,8 @@ class PromptGenerator:
         points = torch.einsum("bnq,nk->bqk", prob, coords)[0]  # (Q, 2) = (E[row], E[col])
         # official per-axis scale: row by S / grid width, col by S / grid height (square here)
         scale = torch.tensor([image_size / grid, image_size / grid], dtype=points.dtype, device=points.device)
-        return points * scale
+        points = points * scale
+        return points if self.slots is None else points.index_select(0, self.slots)
 
     def attend(self, f_cat: Tensor) -> Tensor:
         """Offset attention: slot b's ``offset_embedding`` query over its own fused tokens.
@@ -69,7 +78,7 @@ class PromptGenerator:
         Returns:
             (Q, 2C)
         """
-        emb = self.m.offset_embedding.weight  # (Q, 2C)
+        emb = self.queries  # (Q, 2C)
         if f_cat.shape[0] == 1:  # shared keys: one batch element, Q queries (same math)
             out, _ = self.m.offset_attention(emb[None], f_cat, f_cat, need_weights=False)
             return out[0]
@@ -93,7 +102,7 @@ class PromptGenerator:
             (Q, 2C), equal to :meth:`attend` on F_cat up to float rounding.
         """
         mha = self.m.offset_attention
-        emb = self.m.offset_embedding.weight  # (Q, 2C)
+        emb = self.queries  # (Q, 2C)
         Q, E = emb.shape
         H = mha.num_heads
         d = E // H

@@ -81,13 +81,13 @@ def publish(out: Path, video: str) -> None:
 
 def entitysam_runner(model="vit-s", checkpoint=None, device="auto", precision="fp32",
                      trust_checkpoint=False, warmup=3, entity_score="max", model_options=None,
-                     **video_options):
+                     fast_modes=None, **video_options):
     """The default per-video job: one predictor for the whole run, :func:`segment_video` per
     video. Returns ``run(video, part_dir, formats) -> SegmentSummary``."""
     from entitysam.segment.video import build_predictor, segment_video
 
     predictor = build_predictor(model, checkpoint, device, precision, trust_checkpoint, warmup, entity_score,
-                                model_options)
+                                model_options, fast_modes)
 
     def run(video: DatasetVideo, out: Path, formats):
         return segment_video(video.path, out, formats=formats, predictor=predictor, video_name=video.id,
@@ -127,6 +127,7 @@ def segment_dataset(
     warmup: int = 3,
     entity_score: str = "max",
     model_options: dict | None = None,
+    fast_modes: dict | None = None,
     video_options: dict | None = None,
     method: str = "entitysam",
     method_options: dict | None = None,
@@ -141,6 +142,7 @@ def segment_dataset(
         formats: per-video formats, assembled per dataset (see README "Segment a dataset").
         model ... entity_score: the EntitySAM model (built once per process).
         model_options: research options of the model (see :func:`build_predictor`).
+        fast_modes: fast modes (see :func:`build_predictor`), recorded in the manifest.
         video_options: more :func:`segment_video` options (merge options, ``online``, ...).
         method / method_options / runner_factory: another per-video method (the SAM 2.1
             baselines): ``runner_factory(device) -> run(video, part_dir, formats)``; its options
@@ -162,6 +164,7 @@ def segment_dataset(
         "options": (method_options if runner_factory is not None else
                     {"model": model, "precision": precision, "warmup": warmup,
                      "entity_score": entity_score, **({"model_options": model_options} if model_options else {}),
+                     **({"fast_modes": fast_modes} if fast_modes else {}),
                      **video_options}),
         "checkpoint": checkpoint_record(model if runner_factory is None else method, checkpoint),
     }
@@ -170,7 +173,7 @@ def segment_dataset(
     dev = ctx.device(device)
     if runner_factory is None:
         run_video = entitysam_runner(model, checkpoint, dev, precision, trust_checkpoint, warmup,
-                                     entity_score, model_options, **video_options)
+                                     entity_score, model_options, fast_modes, **video_options)
     else:
         run_video = runner_factory(dev)
     t0 = time.perf_counter()

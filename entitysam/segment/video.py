@@ -41,13 +41,15 @@ _WRITE_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQ
 
 def build_predictor(model: str = "vit-s", checkpoint=None, device="auto", precision="fp32",
                     trust_checkpoint: bool = False, warmup: int = 3, entity_score: str = "max",
-                    model_options: dict | None = None):
+                    model_options: dict | None = None, fast_modes: dict | None = None):
     """Model + weights + streaming predictor.
 
     ``checkpoint=None`` fetches the official checkpoint of ``vit-s``/``vit-l`` (Hugging Face
     cache); the ``tiny`` config has no checkpoint and runs on random weights with a warning.
     ``model_options``: config overrides of the research options (issue 16: ``entity_logits_from``,
     ``memory``, ``decoder_depth``, ``shared_queries``, ``semantic``), as the checkpoint was trained.
+    ``fast_modes``: :class:`~entitysam.inference.fast_modes.FastModes` as a dict (``max_memories``,
+    ``prune`` {below, patience, revisit}, ``input_size``); None = official.
     """
     import torch
 
@@ -62,10 +64,19 @@ def build_predictor(model: str = "vit-s", checkpoint=None, device="auto", precis
         check_entity_score(entity_score)  # before the (slow) model build
     except ValueError as exc:
         raise EntitySAMError(str(exc)) from None
+    from entitysam.inference.fast_modes import FastModes
+
+    try:
+        fast = FastModes.from_dict(fast_modes)
+    except (TypeError, ValueError) as exc:
+        raise EntitySAMError(f"bad fast modes {fast_modes}: {exc}") from None
     try:  # EntitySAMError for an unknown name; model options (issue 16) as config overrides
         cfg = resolve_config(model, **(model_options or {}))
     except (TypeError, ValueError) as exc:
         raise EntitySAMError(f"bad model options {model_options}: {exc}") from None
+    if fast.max_memories is not None and fast.max_memories > cfg.num_maskmem:
+        raise EntitySAMError(f"--max-memories must be in 1..{cfg.num_maskmem}, got {fast.max_memories}")
+    cfg = resolve_config(cfg, **fast.config_overrides())
     dev = resolve_device(device)
     resolve_precision(precision, dev)  # reject a bad device/precision pair before building
     if checkpoint is None and cfg.name == "tiny":
@@ -83,7 +94,8 @@ def build_predictor(model: str = "vit-s", checkpoint=None, device="auto", precis
         net = build_entitysam(cfg, device=dev)
     if path is not None:
         load_checkpoint(net, path, trust=trust_checkpoint)
-    return EntitySAMPredictor(net, warmup=warmup, precision=precision, entity_score=entity_score)
+    return EntitySAMPredictor(net, warmup=warmup, precision=precision, entity_score=entity_score,
+                              max_memories=fast.max_memories, prune=fast.prune)
 
 
 def segment_video(
@@ -106,6 +118,7 @@ def segment_video(
     warmup: int = 3,
     entity_score: str = "max",
     model_options: dict | None = None,
+    fast_modes: dict | None = None,
     predictor=None,
     progress: bool = True,
     video_name: str | None = None,
@@ -117,7 +130,7 @@ def segment_video(
         source: video file (anything PyAV decodes) or folder of .jpg/.jpeg/.png frames.
         out_dir: output folder; must not exist (or be empty). It appears only when complete.
         model / checkpoint / device / precision / trust_checkpoint / warmup / entity_score /
-            model_options: see
+            model_options / fast_modes: see
             :func:`build_predictor`; ``predictor`` overrides them with a ready object that has
             ``image_size``, ``reset()`` and ``step(image) -> list[PositionOutput]``.
         formats: any of ``panoptic, rle, ytvis, davis, overlay`` (list or comma string).
@@ -149,7 +162,7 @@ def segment_video(
                       frames=None if frames is None else list(frames), name=video_name)
     if predictor is None:
         predictor = build_predictor(model, checkpoint, device, precision, trust_checkpoint, warmup, entity_score,
-                                    model_options)
+                                    model_options, fast_modes)
     predictor.reset()
     c0 = time.process_time()
     t0 = time.perf_counter()  # s/frame covers decoding, model, merge and writing, not the model build
