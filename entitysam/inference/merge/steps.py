@@ -192,26 +192,28 @@ def _assign_owners_recheck(logits, final_scores, out_size, threshold, max_elemen
     * |q - p| <= 2^-19 max(p, q) + A, with A = :data:`RECHECK_ATOL` = 2^-118 covering the
       underflow range (p or q < 2^-126, where ulps are absolute and the float32 sigmoid
       flushes to 0 for x < -88.7 while p is a subnormal down to x = -103.3);
-    * threshold tests: a pair is *near* when |q - t| <= 2^-16 max(q, t) + A. A pair that is
+    * threshold tests: a pair is *near* when |q - t| <= 2^-16 max(q, t) + A (two float32
+      bounds, :func:`_near_bounds`). A pair that is
       not near has |q - p| < |q - t|, so p >= t exactly when q >= t: its contribution to
       ``area_orig`` and ``foreground`` is taken from q; near pairs are recomputed with p;
     * values v = fl(f q) against fl(f p), f >= 0: each rounding adds at most 2^-24 of the
       value, so |v_q - v_p| <= E(v) ~ 2^-18.8 v + f A + 2^-148 (subnormal product rounding).
       With band(T) = 2^-16 T + (max f + 1) 2^-116 >= E(T) + E(v_b) for v_b <= T (a factor of
-      more than 3 to spare, which also absorbs the float32 rounding of T - band(T) and of the
-      gap computed below), a slot whose v_q is below T - band(T), T the largest v_q at the
+      more than 3 to spare, which also absorbs the float32 rounding of T - band(T)), a slot
+      whose v_q is below T - band(T), T the largest v_q at the
       pixel, has a smaller exact value than the float32 owner: it can neither own the pixel
       nor tie with the owner.
-    * a pixel is *undecided* when the two largest v_q (over all K slots, a tie counting
-      twice) are within band(top); elsewhere the float32 owner is the exact owner. At an
-      undecided pixel the candidates (the owner and every slot with v_q >= T - band(T)) are
-      recomputed with p and the exact first-index argmax is taken among them.
+    * so where no slot but the float32 owner has v_q >= T - band(T), the float32 owner is the
+      exact owner. Elsewhere the candidates (the owner and every slot with v_q >= T - band(T),
+      a tie included) are recomputed with p and the exact first-index argmax is taken among
+      them (any superset of the candidates gives the same argmax).
 
-    The chunks carry the running top two values, the owner and its resized logit; the
-    (slot, pixel, resized logit) of every pair that is near or within the band of the
-    running top (a superset of the final candidates, since T - band(T) only grows) is kept
-    sparse; ``owner_prob`` is recomputed exactly from the owner's resized logit (one
-    float64 sigmoid per pixel instead of K).
+    The chunks carry the running top value T, the owner and its resized logit; the
+    (slot, pixel, resized logit) of every pair that is near or, the owner aside, within the
+    band of the running top (a superset of the final candidates, since T - band(T) only
+    grows; an owner overtaken within the band is kept then) is kept sparse, and every pixel
+    with a kept pair is re-decided exactly. ``owner_prob`` is recomputed exactly from the
+    owner's resized logit (one float64 sigmoid per pixel instead of K).
     """
     dev = logits.device
     k = logits.shape[0]
@@ -222,14 +224,14 @@ def _assign_owners_recheck(logits, final_scores, out_size, threshold, max_elemen
     if not f_ok:
         return None
     atol_v = (float(f.max()) + 1.0) * 2.0 ** -116
-    eps, atol = RECHECK_EPS, RECHECK_ATOL
+    eps = RECHECK_EPS
     thr = float(threshold)
+    near_lo, near_hi = _near_bounds(thr)
     step = max(1, max_elements // npix)
     area = torch.zeros(k, dtype=torch.int64, device=dev)
-    fg = top1 = top2 = owner = owner_up = None
+    fg = top1 = owner = owner_up = None
     pairs = []  # (slot, pixel, resized logit, near) per chunk
     stored = 0
-    neg_inf = torch.tensor(float("-inf"), device=dev)
 
     def band(t):
         return t * eps + atol_v
@@ -240,22 +242,19 @@ def _assign_owners_recheck(logits, final_scores, out_size, threshold, max_elemen
         c = up.shape[0]
         q = up.sigmoid()
         v = f[start:start + c].view(-1, 1, 1) * q
-        near = (q - thr).abs() <= torch.clamp(q, min=thr) * eps + atol
-        sure = (q >= thr) & ~near
+        sure = q > near_hi  # p >= t for sure; q < near_lo: p < t for sure
+        near = (q >= near_lo) & ~sure & (q <= near_hi)
         area[start:start + c] = sure.flatten(1).sum(1)
         fg = sure.any(0) if fg is None else fg | sure.any(0)
-        idx = v.argmax(0)
-        c1 = v.gather(0, idx[None])[0]
-        c2 = v.scatter(0, idx[None], float("-inf")).amax(0) if c > 1 else torch.full_like(c1, float("-inf"))
+        c1, idx = v.max(0)  # first index on ties, as argmax
         u1 = up.gather(0, idx[None])[0]
         if top1 is None:
-            top1, top2, owner, owner_up = c1, c2, idx + start, u1
+            top1, owner, owner_up = c1, idx + start, u1
             took = torch.ones_like(c1, dtype=torch.bool)
         else:
             took = c1 > top1
             new1 = torch.where(took, c1, top1)
-            new2 = torch.where(took, torch.maximum(top1, c2), torch.maximum(top2, c1))
-            dethroned = took & (top1 >= new1 - band(new1))  # old owner stays a candidate
+            dethroned = took & (top1 >= new1 - band(new1))  # the old owner stays a candidate
             n = int(dethroned.sum())
             if n:
                 if limit is not None and stored + n > limit:
@@ -266,7 +265,7 @@ def _assign_owners_recheck(logits, final_scores, out_size, threshold, max_elemen
                 stored += n
             owner = torch.where(took, idx + start, owner)
             owner_up = torch.where(took, u1, owner_up)
-            top1, top2 = new1, new2
+            top1 = new1
         keep = v >= (top1 - band(top1))[None]
         keep.scatter_(0, idx[None], keep.gather(0, idx[None]) & ~took[None])  # owner: owner_up
         keep |= near
@@ -286,20 +285,31 @@ def _assign_owners_recheck(logits, final_scores, out_size, threshold, max_elemen
         above = near_pair & (p_pair >= thr)
         area += count_ids(torch.where(above, slot, k), k)
         fg |= torch.zeros(npix, dtype=torch.int64, device=dev).index_add_(0, pix, above.long()) > 0
-        undecided = ((top1 - top2) <= band(top1)).flatten()
-        sel = undecided[pix]
-        v_pair = torch.where(sel, f[slot] * p_pair, neg_inf)
+        # exact first-index argmax over {owner} + the pairs, at every pixel that has a pair
+        v_pair = f[slot] * p_pair
         v_own = f[owner] * owner_prob
-        best = v_own.clone().scatter_reduce_(0, pix, v_pair, "amax")
+        best = v_own.scatter_reduce(0, pix, v_pair, "amax")
         big = torch.tensor(k, device=dev)
         win = torch.where(v_own == best, owner, big)
-        win = win.scatter_reduce_(0, pix, torch.where(sel & (v_pair == best[pix]), slot, big), "amin")
-        moved = undecided & (win != owner)
-        hit = moved[pix] & (slot == win[pix])  # pairs of the new owner (same p if twice)
+        win = win.scatter_reduce_(0, pix, torch.where(v_pair == best[pix], slot, big), "amin")
+        hit = (slot == win[pix]) & (win[pix] != owner[pix])  # pairs of a new owner (same p if twice)
         dst = torch.where(hit, pix, npix)
         owner_prob = torch.cat([owner_prob, owner_prob[:1]]).scatter_(0, dst, p_pair)[:npix]
-        owner = torch.where(undecided, win, owner)
+        owner = win
     return FrameOwners(owner.view(h, w), owner_prob.view(h, w), fg.view(h, w), area, stored)
+
+
+def _near_bounds(thr: float) -> tuple[float, float]:
+    """float32 bounds [lo, hi] of the q that are *near* the threshold t: q outside them has
+    |q - t| > 2^-16 max(q, t) + A (lo rounded down, hi up)."""
+    lo = thr * (1 - RECHECK_EPS) - RECHECK_ATOL
+    hi = (thr + RECHECK_ATOL) / (1 - RECHECK_EPS)
+    lo32, hi32 = np.float32(lo), np.float32(hi)
+    if float(lo32) > lo:
+        lo32 = np.nextafter(lo32, np.float32(-np.inf))
+    if float(hi32) < hi:
+        hi32 = np.nextafter(hi32, np.float32(np.inf))
+    return float(lo32), float(hi32)
 
 
 def accept_slots(area_owner, area_orig, tube, order: Sequence[int], overlap_threshold: float):
