@@ -212,7 +212,7 @@ def _run_offline(src, predictor, writers, options, tmp, progress):
 
     needs_rgb = any(w.needs_rgb for w in writers)
     names: list[str] = []
-    with VideoMerger(src.info.size, options, spill_dir=tmp) as merger:
+    with VideoMerger(src.info.size, options, spill_dir=tmp, device=getattr(predictor, "device", None)) as merger:
         for name, _, outs in _frames(src, predictor, progress, "segment"):
             names.append(name)
             for out in outs:
@@ -243,7 +243,7 @@ def _run_online(src, predictor, writers, options, tmp, progress):
 
     from entitysam.inference.merge import OnlineMerger
 
-    merger = OnlineMerger(src.info.size, options)
+    merger = OnlineMerger(src.info.size, options, device=getattr(predictor, "device", None))
     count = 0
     for name, pil, outs in _frames(src, predictor, progress, "segment (online)"):
         rgb = np.asarray(pil)

@@ -12,8 +12,11 @@ pass 1 (:meth:`VideoMerger.add`)
 pass 2 (:meth:`VideoMerger.frames`)
     the video-level scores are final, but the 0.7 overlap test (§7 step 7) needs per-slot
     areas summed over the whole video before any pixel can be labelled. A *counting* pass
-    reads the spilled logits frame by frame, resizes them, assigns owners and accumulates
-    the areas, and spills the per-frame owner map (1 byte per pixel); a *writing* pass then
+    reads the spilled logits frame by frame (the next frame is read by a background thread
+    while this one is computed), sends the kept slots to the merge's device, resizes them,
+    assigns owners and accumulates the areas there, and spills the per-frame owner map
+    (1 byte per pixel, 2 beyond 254 kept slots: the only device -> host copy of the frame,
+    written by the spill thread while the next frame is computed); a *writing* pass then
     turns the owner maps into id maps, one frame at a time.
 
 Spill files: :mod:`entitysam.inference.merge.spill`. The one-pass variant used by
@@ -70,12 +73,21 @@ class VideoMerger:
     Q * s * s * 4 bytes per real frame (float32 spill; half with float16) plus H * W bytes
     per frame of owner maps. The eIoU rows (Q floats per position) are read
     back whole at the end because the official score is one float32 ``mean`` over them.
+
+    ``device``: where the counting pass's per-pixel work runs (None: the CPU); the area
+    counts stay there and come back once at the end. ``method``: the
+    :func:`~entitysam.inference.merge.steps.assign_owners` method (None: the device's
+    default, float64 on a CPU, float32 with an exact recheck elsewhere; both give the same
+    result bit for bit).
     """
 
     def __init__(self, out_size: tuple[int, int], options: MergeOptions | None = None, *,
-                 spill_dir: str | Path | None = None):
+                 spill_dir: str | Path | None = None, device: str | torch.device | None = None,
+                 method: str | None = None):
         self.out_size = (int(out_size[0]), int(out_size[1]))
         self.options = options or MergeOptions()
+        self.device = torch.device("cpu" if device is None else device)
+        self.method = method
         self._dir = Path(tempfile.mkdtemp(prefix="entitysam-spill-", dir=spill_dir))
         self._eiou: Spill | None = None
         self._eiou_real: Spill | None = None
@@ -199,27 +211,47 @@ class VideoMerger:
         return self.segments
 
     def _counting_pass(self, kept: torch.Tensor):
-        """Read every frame's logits once: owners, whole-video counts, owner-map spill."""
+        """Read every frame's logits once: owners, whole-video counts, owner-map spill.
+
+        Per frame: the spilled record is read (by a background thread, one frame ahead) and
+        its kept slots are copied to the device (from pinned memory, non-blocking on CUDA);
+        owners and counts are computed there; the owner map (uint8 / uint16) is handed to
+        the spill writer, which copies it back and writes it while the next frame runs."""
+        from concurrent.futures import ThreadPoolExecutor
+
         k = kept.numel()
         owner_dtype = "uint8" if k < _NO_OWNER else "uint16"
         no_owner = np.iinfo(owner_dtype).max
         self._owner = Spill(self._dir / "owner.bin", self.out_size, owner_dtype)
-        area_owner = torch.zeros(k, dtype=torch.int64)
-        area_orig = torch.zeros(k, dtype=torch.int64)
-        tube = torch.zeros(k, dtype=torch.int64)
+        dev = self.device
+        cuda = dev.type == "cuda"
+        area_owner = torch.zeros(k, dtype=torch.int64, device=dev)
+        area_orig = torch.zeros(k, dtype=torch.int64, device=dev)
+        tube = torch.zeros(k, dtype=torch.int64, device=dev)
+        final = self._final.to(dev)
         thr = self.options.mask_binary_threshold
-        for i in range(self._logits.count):
-            logits = torch.from_numpy(self._logits.read(i)).float()[kept]
-            fo = assign_owners(logits, self._final, self.out_size, thr)
-            a, b, c = fo.counts(thr)
-            area_owner += a
-            area_orig += b
-            tube += c
-            owner_map = torch.where(fo.in_tube(thr), fo.owner, torch.full_like(fo.owner, no_owner))
-            self._owner.append(owner_map.numpy().astype(owner_dtype))
+
+        def read(i):
+            host = torch.from_numpy(self._logits.read(i)).float()[kept]
+            return host.pin_memory() if cuda else host
+
+        with ThreadPoolExecutor(1, thread_name_prefix="entitysam-spill-reader") as pool:
+            nxt = pool.submit(read, 0) if self._logits.count else None
+            for i in range(self._logits.count):
+                logits = nxt.result()
+                if i + 1 < self._logits.count:
+                    nxt = pool.submit(read, i + 1)
+                logits = logits.to(dev, non_blocking=True)
+                fo = assign_owners(logits, final, self.out_size, thr, method=self.method)
+                a, b, c = fo.counts(thr)
+                area_owner += a
+                area_orig += b
+                tube += c
+                self._writer.submit(self._owner, fo.owner_map(thr, no_owner))
+        self._writer.flush()
         self._owner.finish()
         self._no_owner = no_owner
-        return area_owner, area_orig, tube
+        return area_owner.cpu(), area_orig.cpu(), tube.cpu()
 
     # -- pass 2b: writing -----------------------------------------------------------------
 
@@ -264,8 +296,10 @@ def merge_video(eiou: torch.Tensor, frames: Sequence[torch.Tensor], out_size: tu
                 object_mask_threshold: float = OBJECT_MASK_THRESHOLD,
                 test_topk_per_image: int = TEST_TOPK_PER_IMAGE,
                 score_over: str = "all", slot_order: str = "slot", spill_dtype: str = "float32",
-                spill_dir: str | Path | None = None):
-    """Merge a short clip held in memory through the streaming :class:`VideoMerger`.
+                spill_dir: str | Path | None = None, device: str | torch.device | None = None,
+                method: str | None = None):
+    """Merge a short clip held in memory through the streaming :class:`VideoMerger`
+    (``device``, ``method``: as for :class:`VideoMerger`).
 
     eiou: (P, Q) per-position eIoU, warm-ups first (P - len(frames) warm-ups);
     frames: N real-frame logits, each (Q, 1, s, s) or (Q, s, s).
@@ -277,7 +311,7 @@ def merge_video(eiou: torch.Tensor, frames: Sequence[torch.Tensor], out_size: tu
     warm = eiou.shape[0] - len(frames)
     if warm < 0:
         raise ValueError(f"{len(frames)} frames but only {eiou.shape[0]} eIoU rows")
-    with VideoMerger(out_size, opts, spill_dir=spill_dir) as m:
+    with VideoMerger(out_size, opts, spill_dir=spill_dir, device=device, method=method) as m:
         for p in range(eiou.shape[0]):
             m.add_position(eiou[p], frames[p - warm] if p >= warm else None)
         m.finalize()
