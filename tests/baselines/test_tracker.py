@@ -1,6 +1,5 @@
 """The streaming tracker computes what Meta's SAM2VideoPredictor computes, in bounded memory."""
 
-import warnings
 
 import numpy as np
 import pytest

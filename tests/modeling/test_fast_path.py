@@ -6,7 +6,6 @@ import threading
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from entitysam.inference.predictor import EntitySAMPredictor
 from entitysam.modeling import build_entitysam

@@ -9,7 +9,6 @@ the image encoder without gradient.
 """
 
 import pytest
-import torch
 
 from tests.training.test_trainer import FAST, _args
 
