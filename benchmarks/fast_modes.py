@@ -2,7 +2,8 @@
 
     python benchmarks/fast_modes.py --checkpoint benchmarks/results/learnability/tiny_stage2.pth \\
         --json benchmarks/results/fast_modes.json                      # both parts (~10 min ViT-S + ~5 min tiny)
-    python benchmarks/fast_modes.py --quick --speed-model tiny --checkpoint CKPT --json /tmp/fm.json   # smoke
+    python benchmarks/fast_modes.py --quick --speed-model tiny --checkpoint CKPT --json /tmp/fm.json \
+        --modes "max-memories 2,prune 0.2 (M=2"                                                  # smoke
 
 Quality: the learnability benchmark's held-out synthetic videos (same generator and seed, VIPSeg
 layout) are segmented by the tiny model with ``--checkpoint`` in every mode (official merge) and
@@ -63,6 +64,13 @@ def _input_size(share, full: int) -> int:
     return max(64, int(full * num / den) // 32 * 32)
 
 
+def _wanted(args, name: str) -> bool:
+    """The official setting always; the others as ``--modes`` (prefixes) selects them."""
+    if name == "official" or not args.modes:
+        return True
+    return any(name.startswith(m.strip()) for m in args.modes.split(",") if m.strip())
+
+
 # ------------------------------------------------------------------------- speed (subprocess)
 def speed_worker(model: str, memories: int, active: float | None, size_share: float | None, threads: int | None) -> dict:
     import resource
@@ -103,7 +111,7 @@ def speed_worker(model: str, memories: int, active: float | None, size_share: fl
 
 
 def run_speed(args) -> dict:
-    order = list(SPEED_MODES) + ["official"]  # the official setting again last: load drift shows
+    order = [m for m in SPEED_MODES if _wanted(args, m)] + ["official"]  # official again last: load drift shows
     runs: dict[str, list[dict]] = {}
     for name in order:
         mem, active, share = SPEED_MODES[name]
@@ -142,7 +150,7 @@ def run_quality(args, work: Path) -> dict:
     full = resolve_config("tiny").image_size
     table = {}
     for name, modes in QUALITY_MODES.items():
-        if args.quick and name not in ("official", "max-memories 2", "prune 0.2 (M=2, R=5)", "input 1/2"):
+        if not _wanted(args, name):
             continue
         modes = dict(modes)
         if "input_size" in modes:
@@ -170,7 +178,9 @@ def main() -> None:
     ap.add_argument("--val-videos", type=int, default=8)
     ap.add_argument("--val-frames", type=int, default=24)
     ap.add_argument("--parts", default="speed,quality")
-    ap.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    ap.add_argument("--quick", action="store_true", help="2 held-out videos of 8 frames (smoke run)")
+    ap.add_argument("--modes", help="comma-separated name prefixes of the modes to run, e.g. 'max-memories 2,prune' "
+                                    "(default: all; the official setting always runs)")
     ap.add_argument("--json", default="benchmarks/results/fast_modes.json")
     ap.add_argument("--speed-worker", help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -37,3 +37,26 @@ def test_model_speed_compares_paths_per_position(tmp_path):
     assert len(r["speedup_per_position"]) == 5
     ref, fast = r["reference"]["seconds_per_position_median"], r["fast"]["seconds_per_position_median"]
     assert r["speedup_per_position"][0] == ref[0] / fast[0]
+
+
+def test_fast_modes_benchmark_reports_speed_and_quality(tmp_path):
+    """benchmarks/fast_modes.py (issue 15 §3) on the tiny model: the speed rows time the mode they
+    name (memories, active slots, input side) and the quality rows are scored by the evaluator."""
+    ckpt = ROOT / "benchmarks" / "results" / "learnability" / "tiny_stage2.pth"
+    r = run(["benchmarks/fast_modes.py", "--quick", "--speed-model", "tiny", "--checkpoint", str(ckpt),
+             "--modes", "max-memories 2,prune: 1/2,input 1/2,prune 0.2 (M=2"], tmp_path)
+    speed = r["speed"]["modes"]
+    assert set(speed) == {"official", "max-memories 2", "prune: 1/2 of the slots active", "input 1/2"}
+    assert len(r["speed"]["official_runs"]) == 2  # first and last
+    assert speed["official"]["memories"] == 7 and speed["official"]["input_size"] == 256
+    assert speed["max-memories 2"]["memories"] == 2
+    assert speed["prune: 1/2 of the slots active"]["active_slots"] == 6  # of the tiny model's 12
+    assert speed["input 1/2"]["input_size"] == 128
+    for row in speed.values():
+        assert row["speedup"] == speed["official"]["per_frame_s"] / row["per_frame_s"]
+    quality = r["quality"]["modes"]
+    assert set(quality) == {"official", "max-memories 2", "prune 0.2 (M=2, R=5)", "input 1/2"}
+    assert quality["input 1/2"]["fast_modes"] == {"input_size": 128}
+    assert 0 < quality["prune 0.2 (M=2, R=5)"]["computed_slot_share"] <= 1
+    for row in quality.values():
+        assert 0 <= row["VEQ"] <= 100 and 0 <= row["STQ_EN"] <= 1
