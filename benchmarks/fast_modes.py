@@ -165,7 +165,10 @@ def run_quality(args, work: Path) -> dict:
         print(f"quality {name:26s} VEQ {t['VEQ']:5.1f}  RQ {t['VEQ_RQ']:5.1f}  STQ^EN {t['STQ_EN']:.3f}  "
               f"{t['seconds_per_frame']:.3f} s/frame" + (f"  computed {t['computed_slot_share']:.2f}"
                                                           if "computed_slot_share" in t else ""), file=sys.stderr)
-    return {"checkpoint": args.checkpoint, "val_videos": n_vid, "val_frames": n_frames, "seed": args.seed,
+    import hashlib
+
+    sha = hashlib.sha256(Path(args.checkpoint).read_bytes()).hexdigest()
+    return {"checkpoint": args.checkpoint, "checkpoint_sha256": sha, "val_videos": n_vid, "val_frames": n_frames, "seed": args.seed,
             "modes": table}
 
 
