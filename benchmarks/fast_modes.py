@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -59,9 +60,8 @@ SPEED_MODES = {  # name -> (memories, active slots as a share of Q or None, inpu
 
 
 def _input_size(share, full: int) -> int:
-    """A share of the model's input side, rounded down to a multiple of 32."""
-    num, den = (int(x) for x in str(share).split("/")) if "/" in str(share) else (float(share), 1)
-    return max(64, int(full * num / den) // 32 * 32)
+    """A share ("3/4" or 0.75) of the model's input side, rounded down to a multiple of 32."""
+    return max(64, int(full * Fraction(str(share))) // 32 * 32)
 
 
 def _wanted(args, name: str) -> bool:

@@ -162,8 +162,7 @@ class EntitySAMPredictor:
             debug["feats"] = feats
         slots = None
         if self.pruning is not None:
-            slots = self.pruning.slots_for(self._frame_index, self._position == 0 or self._frame_index == 0,
-                                           self.device)
+            slots = self.pruning.slots_for(self._frame_index, self.device)
         if slots is not None and slots.numel() == 0:  # every slot pruned: nothing to compute
             return self._pruned_position(is_warmup)
         out = self.model.step(feats, self.memory.read(), self._points, encode_memory=True, debug=debug,

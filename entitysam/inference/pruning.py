@@ -72,9 +72,10 @@ class PruningState:
         self.computed = 0  # slot-positions computed (real frames)
         self.positions = 0  # real-frame positions
 
-    def slots_for(self, frame_index: int, first_frame: bool, device) -> torch.Tensor | None:
-        """Indices of the slots to compute at this position; None = every slot."""
-        if first_frame or frame_index % self.rule.revisit == 0 or bool(self.active.all()):
+    def slots_for(self, frame_index: int, device) -> torch.Tensor | None:
+        """Indices of the slots to compute at this position; None = every slot (a video's
+        first frame, warm-ups included, is frame 0: always a revisit)."""
+        if frame_index % self.rule.revisit == 0 or bool(self.active.all()):
             return None
         return torch.nonzero(self.active).flatten().to(device)
 

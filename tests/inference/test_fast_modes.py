@@ -107,23 +107,23 @@ def test_a_slot_subset_is_a_model_built_with_only_those_slots(model, reference):
 
 def test_pruning_rule_patience_and_revisit():
     st = PruningState(SlotPruning(below=0.5, patience=2, revisit=4), num_slots=3)
-    assert st.slots_for(0, True, "cpu") is None  # a video's first frame: every slot
+    assert st.slots_for(0, "cpu") is None  # a video's first frame: every slot
     lo_hi = torch.tensor([0.1, 0.9, 0.1])
     st.update(lo_hi, None, is_warmup=True)  # warm-ups do not count
     assert st.active.all()
     st.update(lo_hi, None, is_warmup=False)  # frame 0
     assert st.active.all() and st.low.tolist() == [1, 0, 1]
-    assert st.slots_for(1, False, "cpu") is None  # nothing pruned yet: every slot
+    assert st.slots_for(1, "cpu") is None  # nothing pruned yet: every slot
     st.update(lo_hi, None, is_warmup=False)  # frame 1: slots 0 and 2 reach the patience
     assert st.active.tolist() == [False, True, False]
-    s = st.slots_for(2, False, "cpu")
+    s = st.slots_for(2, "cpu")
     assert s.tolist() == [1]
     st.update(torch.tensor([0.1, 0.2, 0.1]), s, is_warmup=False)  # frame 2: slot 1 low once
     assert st.active.tolist() == [False, True, False] and st.low.tolist() == [2, 1, 2]
-    assert st.slots_for(4, False, "cpu") is None  # frame 4: a revisit computes every slot
+    assert st.slots_for(4, "cpu") is None  # frame 4: a revisit computes every slot
     st.update(torch.tensor([0.7, 0.9, 0.2]), None, is_warmup=False)  # slot 0 comes back (late entity)
     assert st.active.tolist() == [True, True, False]
-    assert st.slots_for(5, False, "cpu").tolist() == [0, 1]
+    assert st.slots_for(5, "cpu").tolist() == [0, 1]
     assert st.computed_fraction == pytest.approx((3 + 3 + 1 + 3) / 12)
 
 
