@@ -47,6 +47,8 @@ def _train(stage: int, data: Path, out: Path, args, init: Path | None, iters: in
             "--max-num-masks", str(args.max_num_masks), "--clips-per-rank", str(args.clips_per_rank), "--checkpoint-period", str(iters), "--no-amp",
             "--device", "cpu", "--seed", str(args.seed), "--log-period", "10"]
     argv += _option_argv(args)
+    if args.point_loss:
+        argv += ["--point-loss", str(args.point_loss)]
     if init is not None:
         argv += ["--init", str(init)]
     trainer = build_trainer(p.parse_args(argv), log=lambda s: print(s, file=sys.stderr))
@@ -229,6 +231,7 @@ def main() -> None:
                     help="comma-separated generator seeds: the same models also scored on held-out videos of these "
                          "seeds (generator seed 2000 + s; the main set is --seed)")
     ap.add_argument("--unmatched-iou-zero", action="store_true", help="loss option (issue 16), see entitysam train")
+    ap.add_argument("--point-loss", type=float, default=0.0, help="loss option (issue 16), see entitysam train")
     from entitysam._cli.options import add_model_options
 
     add_model_options(ap)  # research options (issue 16), recorded in the report's setup

@@ -53,6 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unmatched-iou-zero", action="store_true",
                    help="loss option: supervise the IoU head of unmatched slots towards 0 (official: no IoU loss "
                         "on unmatched slots)")
+    p.add_argument("--point-loss", type=nonnegative_float, default=0.0, metavar="WEIGHT",
+                   help="loss option: weight of a loss putting each matched slot's point-sampler distribution inside "
+                        "its entity (official: 0, none; the sampler then learns only through the prompt encoding)")
     add_model_options(p)
 
 
@@ -68,7 +71,7 @@ def build_trainer(args: argparse.Namespace, log=print):
     from entitysam.training.augment import AugmentationConfig
     from entitysam.training.clips import ClipStream, PseudoVideoClips
     from entitysam.training.coco_panoptic import CocoPanoptic
-    from entitysam.training.losses import SetCriterion
+    from entitysam.training.losses import WEIGHT_DICT, SetCriterion
     from entitysam.training.matcher import HungarianMatcher
     from entitysam.training.rng import seeded_default_rng
     from entitysam.training.trainer import TrainConfig, Trainer
@@ -87,6 +90,7 @@ def build_trainer(args: argparse.Namespace, log=print):
         seed=args.seed, train_all=args.train_all, amp=not args.no_amp, num_points=args.num_points,
         max_num_masks=args.max_num_masks, output_dir=args.output_dir,
         unmatched_iou_zero=getattr(args, "unmatched_iou_zero", False), model_options=model_overrides(args),
+        point_loss=getattr(args, "point_loss", 0.0),
     )
     with seeded_default_rng(args.seed, "cpu"):  # seeded initial weights (built on the CPU); global RNG kept
         model = build_entitysam(args.model, **cfg.model_options)
@@ -106,8 +110,9 @@ def build_trainer(args: argparse.Namespace, log=print):
     dataset = CocoPanoptic.from_root(args.data, args.split)
     aug = AugmentationConfig(image_size=model.cfg.image_size)
     clips = ClipStream(PseudoVideoClips(dataset, cfg.frames, aug, cfg.max_num_masks), seed=args.seed)
-    criterion = SetCriterion(HungarianMatcher(num_points=cfg.num_points), num_points=cfg.num_points,
-                             unmatched_iou_zero=cfg.unmatched_iou_zero)
+    weights = dict(WEIGHT_DICT, loss_point=cfg.point_loss) if cfg.point_loss > 0 else WEIGHT_DICT
+    criterion = SetCriterion(HungarianMatcher(num_points=cfg.num_points), weight_dict=weights, num_points=cfg.num_points,
+                             unmatched_iou_zero=cfg.unmatched_iou_zero, point_loss=cfg.point_loss > 0)
     trainer = Trainer(model, clips, criterion, cfg, device=device, log=log)
     if args.resume and not trainer.resume():
         log(f"no checkpoint to resume in {cfg.output_dir}; starting at iteration 0")

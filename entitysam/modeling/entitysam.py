@@ -69,6 +69,10 @@ class StepOutput:
     lowres_logits: Tensor  # (Q, 1, S/4, S/4) float32, not hole-filled
     memory: Memory | None  # this position's memory (None when not requested)
     debug: dict = field(default_factory=dict)  # intermediates, filled when asked (golden checks)
+    # (Q, g*g) the point sampler's spatial distribution over the grid cells (row-major (r, c))
+    # where the sampler ran (a video's first position); None elsewhere. Read by the optional
+    # point loss of training (issue 16), never by inference.
+    point_prob: Tensor | None = None
 
 
 ENTITY_SCORES = ("max", "foreground")
@@ -297,9 +301,10 @@ class EntitySAM(nn.Module):
         else:
             f_cat = concat_features(pix_feat, dino)  # (1 or Q, g*g, 2C)
             attended = pg.attend(f_cat)  # (Q, 2C)
+        point_prob = None
         if prev_points is None:
             tokens = pix_feat[:1].flatten(2).permute(0, 2, 1)
-            points = pg.sample_points(tokens, S, g)
+            points, point_prob = pg.sample_points(tokens, S, g, with_prob=True)
         else:
             points = prev_points + pg.offsets(attended)
         entity_logits = pg.entity_logits(attended)  # official; replaced below with entity_logits_from="decoder"
@@ -337,6 +342,7 @@ class EntitySAM(nn.Module):
             lowres_logits=masks.float(),
             memory=None,
             debug=debug if debug is not None else {},
+            point_prob=point_prob,
         )
 
     def step(

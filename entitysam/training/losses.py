@@ -188,6 +188,29 @@ def iou_loss(pred_iou: torch.Tensor, target_iou: torch.Tensor, always: torch.Ten
 # --------------------------------------------------------------------------- criterion
 
 
+def point_loss(point_prob: torch.Tensor, target_masks: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Option (issue 16; not in the official recipe): the point sampler's distribution of each
+    matched slot should put its mass inside the slot's ground-truth entity.
+
+    The official sampler is trained only through the prompt encoder's Fourier encoding of its
+    soft-argmax, a weak signal: from scratch its points stay near the centre and every slot
+    prompts the same place. This loss is -log(mass of the distribution inside the entity).
+    Quirk 1 (spec §5.2): the sampler's (row, col) soft-argmax is read as (x, y) by the prompt
+    encoder, so grid cell (r, c) prompts image cell (row c, col r): the target is the
+    transposed coverage grid, so the loss agrees with where the decoder sees the point.
+
+    Args:
+        point_prob: (M, g*g) distributions of the matched slots (row-major cells).
+        target_masks: (M, S, S) their entities' masks in that frame (S a multiple of g).
+    Returns:
+        (M,) per-pair losses.
+    """
+    g = int(round(point_prob.shape[-1] ** 0.5))
+    cover = F.adaptive_avg_pool2d(target_masks[:, None].float(), g)[:, 0]  # (M, g, g) share of each cell
+    inside = (point_prob * cover.transpose(-1, -2).flatten(1)).sum(-1)
+    return -torch.log(inside + eps)
+
+
 def num_masks_normaliser(num_targets: int, num_frames: int, device: torch.device | None = None) -> float:
     """num_masks = clamp(sum of targets over ranks / world size, >= 1) * T (§10).
 
@@ -241,11 +264,13 @@ class SetCriterion:
         oversample_ratio: float = OVERSAMPLE_RATIO,
         importance_sample_ratio: float = IMPORTANCE_SAMPLE_RATIO,
         unmatched_iou_zero: bool = False,
+        point_loss: bool = False,
     ) -> None:
         """``unmatched_iou_zero``: option (issue 16; official False): the IoU head of every
         unmatched slot is also supervised, towards 0 in every frame (officially unmatched
         slots get no IoU loss, so the head never learns what a non-entity looks like)."""
         self.unmatched_iou_zero = unmatched_iou_zero
+        self.point_loss = point_loss  # option (issue 16): loss_point from outputs["point_probs"]
         self.matcher = matcher if matcher is not None else HungarianMatcher(num_points=num_points)
         self.weight_dict = dict(weight_dict)
         self.num_points, self.oversample_ratio = num_points, oversample_ratio
@@ -290,7 +315,26 @@ class SetCriterion:
         else:
             loss_iou = iou_loss(pred_iou, target_iou)
         losses = {"loss_ce": loss_ce, "loss_mask": loss_mask, "loss_dice": loss_dice, "loss_iou": loss_iou}
+        if self.point_loss:
+            losses["loss_point"] = self._point_loss(outputs.get("point_probs") or [], targets, matches, masks)
         return losses, matches
+
+    @staticmethod
+    def _point_loss(point_probs, targets, matches, masks) -> torch.Tensor:
+        """Mean :func:`point_loss` over the matched (slot, entity) pairs of every frame where the
+        sampler ran and the entity is visible. ``point_probs``: per clip a list of (t, (Q, g*g))."""
+        if point_probs and isinstance(point_probs[0], tuple):  # one clip's list (B = 1)
+            point_probs = [point_probs]
+        terms = []
+        for b, (q, k) in enumerate(matches):
+            for t, prob in (point_probs[b] if b < len(point_probs) else []):
+                tgt = targets[b][k, t]  # (M, S, S)
+                visible = tgt.flatten(1).any(1)
+                if visible.any():
+                    terms.append(point_loss(prob[q[visible]], tgt[visible]))
+        if not terms:
+            return masks.sum() * 0.0
+        return torch.cat(terms).mean()
 
     def __call__(
         self,

@@ -17,7 +17,7 @@ encoder of those frames).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -31,6 +31,9 @@ class ClipOutputs:
     pred_logits: Tensor  # (1, Q, 2) entity logits averaged over frames
     pred_iou: Tensor  # (1, Q, T, 1) IoU head outputs (sigmoid)
     pred_masks: Tensor  # (1, Q, T, s, s) low-res mask logits
+    # (frame t, (Q, g*g) point-sampler distribution) for every frame where the sampler ran
+    # (frame 0; every frame without memory), for the optional point loss (issue 16)
+    point_probs: list[tuple[int, Tensor]] = field(default_factory=list)
 
 
 def memory_path_trainable(model: EntitySAM) -> bool:
@@ -51,7 +54,7 @@ def propagate_clip(model: EntitySAM, frames: Tensor, memory_dtype: torch.dtype =
     bank = MemoryBank(model.cfg.num_maskmem, memory_dtype)
     memory_grad = torch.is_grad_enabled() and memory_path_trainable(model)
     points = None
-    logits, ious, masks = [], [], []
+    logits, ious, masks, point_probs = [], [], [], []
     for t in range(T):
         feats = model.encode_frame(frames[t : t + 1])
         with torch.set_grad_enabled(memory_grad):
@@ -61,6 +64,8 @@ def propagate_clip(model: EntitySAM, frames: Tensor, memory_dtype: torch.dtype =
             with torch.set_grad_enabled(memory_grad):
                 bank.add(model.encode_memory(feats, out.lowres_logits.detach()))
         points = out.points.detach()
+        if out.point_prob is not None:
+            point_probs.append((t, out.point_prob))
         logits.append(out.entity_logits)
         ious.append(out.iou)
         masks.append(out.lowres_logits[:, 0])
@@ -68,4 +73,5 @@ def propagate_clip(model: EntitySAM, frames: Tensor, memory_dtype: torch.dtype =
         pred_logits=torch.stack(logits).mean(0)[None],
         pred_iou=torch.stack(ious, dim=1)[None, :, :, None],
         pred_masks=torch.stack(masks, dim=1)[None],
+        point_probs=point_probs,
     )

@@ -67,6 +67,7 @@ class TrainConfig:
     max_num_masks: int = 30
     output_dir: str = "output"
     unmatched_iou_zero: bool = False  # loss option (issue 16): IoU target 0 for unmatched slots
+    point_loss: float = 0.0  # loss option (issue 16): weight of loss_point (0: official, none)
     model_options: dict = field(default_factory=dict)  # model config overrides (issue 16 options), recorded
     extra: dict = field(default_factory=dict)
 
@@ -234,7 +235,8 @@ class Trainer:
             with training_mode(self.model), seeded_default_rng(clip_seed(cfg.seed, index), self.device):
                 with torch.autocast("cuda", dtype=torch.float16, enabled=self.use_amp):
                     out = propagate_clip(self.model, frames.to(self.device))
-                    outputs = {"pred_logits": out.pred_logits, "pred_iou": out.pred_iou, "pred_masks": out.pred_masks}
+                    outputs = {"pred_logits": out.pred_logits, "pred_iou": out.pred_iou, "pred_masks": out.pred_masks,
+                               "point_probs": out.point_probs}
                     losses = self.criterion(outputs, targets, num_masks, generator=points)
                 loss = sum(losses.values()) / cfg.clips_per_rank
                 self.scaler.scale(loss).backward()
