@@ -49,6 +49,8 @@ def _train(stage: int, data: Path, out: Path, args, init: Path | None, iters: in
     argv += _option_argv(args)
     if args.point_loss:
         argv += ["--point-loss", str(args.point_loss)]
+    if args.point_match:
+        argv += ["--point-match", str(args.point_match)]
     if init is not None:
         argv += ["--init", str(init)]
     trainer = build_trainer(p.parse_args(argv), log=lambda s: print(s, file=sys.stderr))
@@ -232,6 +234,7 @@ def main() -> None:
                          "seeds (generator seed 2000 + s; the main set is --seed)")
     ap.add_argument("--unmatched-iou-zero", action="store_true", help="loss option (issue 16), see entitysam train")
     ap.add_argument("--point-loss", type=float, default=0.0, help="loss option (issue 16), see entitysam train")
+    ap.add_argument("--point-match", type=float, default=0.0, help="matching option (issue 16), see entitysam train")
     from entitysam._cli.options import add_model_options
 
     add_model_options(ap)  # research options (issue 16), recorded in the report's setup

@@ -56,6 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--point-loss", type=nonnegative_float, default=0.0, metavar="WEIGHT",
                    help="loss option: weight of a loss putting each matched slot's point-sampler distribution inside "
                         "its entity (official: 0, none; the sampler then learns only through the prompt encoding)")
+    p.add_argument("--point-match", type=nonnegative_float, default=0.0, metavar="WEIGHT",
+                   help="matching option: add WEIGHT x -log(0.01 + point-sampler mass inside the entity) to the "
+                        "Hungarian cost, so a slot tends to be matched to the entity its point is on (official: 0)")
     add_model_options(p)
 
 
@@ -90,7 +93,7 @@ def build_trainer(args: argparse.Namespace, log=print):
         seed=args.seed, train_all=args.train_all, amp=not args.no_amp, num_points=args.num_points,
         max_num_masks=args.max_num_masks, output_dir=args.output_dir,
         unmatched_iou_zero=getattr(args, "unmatched_iou_zero", False), model_options=model_overrides(args),
-        point_loss=getattr(args, "point_loss", 0.0),
+        point_loss=getattr(args, "point_loss", 0.0), point_match=getattr(args, "point_match", 0.0),
     )
     with seeded_default_rng(args.seed, "cpu"):  # seeded initial weights (built on the CPU); global RNG kept
         model = build_entitysam(args.model, **cfg.model_options)
@@ -112,7 +115,8 @@ def build_trainer(args: argparse.Namespace, log=print):
     clips = ClipStream(PseudoVideoClips(dataset, cfg.frames, aug, cfg.max_num_masks), seed=args.seed)
     weights = dict(WEIGHT_DICT, loss_point=cfg.point_loss) if cfg.point_loss > 0 else WEIGHT_DICT
     criterion = SetCriterion(HungarianMatcher(num_points=cfg.num_points), weight_dict=weights, num_points=cfg.num_points,
-                             unmatched_iou_zero=cfg.unmatched_iou_zero, point_loss=cfg.point_loss > 0)
+                             unmatched_iou_zero=cfg.unmatched_iou_zero, point_loss=cfg.point_loss > 0,
+                             point_match=cfg.point_match)
     trainer = Trainer(model, clips, criterion, cfg, device=device, log=log)
     if args.resume and not trainer.resume():
         log(f"no checkpoint to resume in {cfg.output_dir}; starting at iteration 0")

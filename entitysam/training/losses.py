@@ -211,6 +211,30 @@ def point_loss(point_prob: torch.Tensor, target_masks: torch.Tensor, eps: float 
     return -torch.log(inside + eps)
 
 
+def point_match_cost(point_probs, target_masks: torch.Tensor, eps: float = 1e-2) -> torch.Tensor | None:
+    """Option (issue 16): a (Q, N) matching cost -log(eps + mass of slot q's point-sampler
+    distribution inside entity n), averaged over the frames where the sampler ran and n is
+    visible (0 where it is not); None without such frames. Bounded by -log(eps).
+
+    ``point_probs``: one clip's list of (t, (Q, g*g)); ``target_masks``: (N, T, S, S).
+    """
+    costs = []
+    for t, prob in point_probs:
+        g = int(round(prob.shape[-1] ** 0.5))
+        cover = F.adaptive_avg_pool2d(target_masks[:, t, None].float(), g)[:, 0]  # (N, g, g)
+        mass = prob.detach().float() @ cover.transpose(-1, -2).flatten(1).t()  # (Q, N), transposed grid (quirk 1)
+        visible = target_masks[:, t].flatten(1).any(1)
+        costs.append(torch.where(visible[None], -torch.log(mass + eps), torch.zeros_like(mass)))
+    return torch.stack(costs).mean(0) if costs else None
+
+
+def _per_clip(point_probs) -> list:
+    """``outputs["point_probs"]`` as a list per clip (one clip's list of (t, prob) is B = 1)."""
+    if point_probs and isinstance(point_probs[0], tuple):
+        return [point_probs]
+    return list(point_probs)
+
+
 def num_masks_normaliser(num_targets: int, num_frames: int, device: torch.device | None = None) -> float:
     """num_masks = clamp(sum of targets over ranks / world size, >= 1) * T (§10).
 
@@ -265,12 +289,14 @@ class SetCriterion:
         importance_sample_ratio: float = IMPORTANCE_SAMPLE_RATIO,
         unmatched_iou_zero: bool = False,
         point_loss: bool = False,
+        point_match: float = 0.0,
     ) -> None:
         """``unmatched_iou_zero``: option (issue 16; official False): the IoU head of every
         unmatched slot is also supervised, towards 0 in every frame (officially unmatched
         slots get no IoU loss, so the head never learns what a non-entity looks like)."""
         self.unmatched_iou_zero = unmatched_iou_zero
         self.point_loss = point_loss  # option (issue 16): loss_point from outputs["point_probs"]
+        self.point_match = point_match  # option (issue 16): weight of the point cost in the matching
         self.matcher = matcher if matcher is not None else HungarianMatcher(num_points=num_points)
         self.weight_dict = dict(weight_dict)
         self.num_points, self.oversample_ratio = num_points, oversample_ratio
@@ -287,7 +313,12 @@ class SetCriterion:
         logits, masks, ious = outputs["pred_logits"], outputs["pred_masks"], outputs["pred_iou"]
         targets = [m.to(masks.device) for m in _target_masks(targets)]
         t = masks.shape[2]
-        matches = self.matcher(logits, masks, targets, generator)
+        extra = None
+        if self.point_match > 0:
+            probs = _per_clip(outputs.get("point_probs") or [])
+            extra = [point_match_cost(probs[b] if b < len(probs) else [], targets[b]) * self.point_match
+                     if targets[b].shape[0] else None for b in range(len(targets))]
+        matches = self.matcher(logits, masks, targets, generator, extra)
         if num_masks is None:
             num_masks = num_masks_normaliser(sum(int(x.shape[0]) for x in targets), t, logits.device)
         # loss_ce: clips weighted by their share of matched targets (a plain mean if none match).
@@ -323,8 +354,7 @@ class SetCriterion:
     def _point_loss(point_probs, targets, matches, masks) -> torch.Tensor:
         """Mean :func:`point_loss` over the matched (slot, entity) pairs of every frame where the
         sampler ran and the entity is visible. ``point_probs``: per clip a list of (t, (Q, g*g))."""
-        if point_probs and isinstance(point_probs[0], tuple):  # one clip's list (B = 1)
-            point_probs = [point_probs]
+        point_probs = _per_clip(point_probs)
         terms = []
         for b, (q, k) in enumerate(matches):
             for t, prob in (point_probs[b] if b < len(point_probs) else []):

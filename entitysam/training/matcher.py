@@ -127,12 +127,16 @@ class HungarianMatcher:
         pred_masks: torch.Tensor,
         target_masks: torch.Tensor,
         generator: torch.Generator | None = None,
+        extra_cost: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Optimal (query indices, target indices), each (min(Q, N),) int64, sorted by query."""
+        """Optimal (query indices, target indices), each (min(Q, N),) int64, sorted by query.
+        ``extra_cost``: an optional (Q, N) cost added to the official one (training options)."""
         if target_masks.shape[0] == 0:
             empty = torch.empty(0, dtype=torch.int64)
             return empty, empty.clone()
         cost = self.cost_matrix(pred_logits, pred_masks, target_masks, generator)
+        if extra_cost is not None:
+            cost = cost + extra_cost.detach().to(cost)
         rows, cols = linear_sum_assignment(cost.cpu().numpy())
         return torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)
 
@@ -142,10 +146,14 @@ class HungarianMatcher:
         pred_masks: torch.Tensor,
         targets: Sequence[torch.Tensor],
         generator: torch.Generator | None = None,
+        extra_costs: Sequence[torch.Tensor | None] | None = None,
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Match a batch: pred_logits (B, Q, 2), pred_masks (B, Q, T, h, w), targets B x (N_b, T, H, W)."""
+        """Match a batch: pred_logits (B, Q, 2), pred_masks (B, Q, T, h, w), targets B x (N_b, T, H, W);
+        ``extra_costs``: per clip None or a (Q, N_b) cost added to the official one."""
         if len(targets) != pred_logits.shape[0]:
             raise ValueError(f"{pred_logits.shape[0]} predicted clips but {len(targets)} targets")
         return [
-            self.match_clip(pred_logits[b], pred_masks[b], targets[b], generator) for b in range(len(targets))
+            self.match_clip(pred_logits[b], pred_masks[b], targets[b], generator,
+                            None if extra_costs is None else extra_costs[b])
+            for b in range(len(targets))
         ]

@@ -68,6 +68,7 @@ class TrainConfig:
     output_dir: str = "output"
     unmatched_iou_zero: bool = False  # loss option (issue 16): IoU target 0 for unmatched slots
     point_loss: float = 0.0  # loss option (issue 16): weight of loss_point (0: official, none)
+    point_match: float = 0.0  # matching option (issue 16): weight of the point cost (0: official, none)
     model_options: dict = field(default_factory=dict)  # model config overrides (issue 16 options), recorded
     extra: dict = field(default_factory=dict)
 

@@ -16,6 +16,7 @@ from entitysam.training.losses import (
     mask_iou_targets,
     mask_losses,
     num_masks_normaliser,
+    point_loss,
     sigmoid_ce_loss,
     sigmoid_focal_loss,
     uncertain_point_coords,
@@ -251,3 +252,69 @@ def test_unmatched_iou_zero_option(rect_masks):
             assert torch.allclose(losses["loss_iou"], expected, atol=1e-6)
     assert torch.equal(grads[0][3:], torch.zeros(3, 2))  # official: nothing reaches unmatched slots
     assert bool((grads[1][3:] > 0).all())  # option: pushed down (positive gradient on a positive IoU)
+
+
+# --------------------------------------------------------------------------- point loss (option)
+
+
+def _peaked(cells, g):
+    """(len(cells), g*g) distributions, all mass on one grid cell (r, c) each (row-major)."""
+    prob = torch.zeros(len(cells), g * g)
+    for i, (r, c) in enumerate(cells):
+        prob[i, r * g + c] = 1.0
+    return prob
+
+
+def test_point_loss_agrees_with_where_the_prompt_encoder_reads_the_point():
+    """Oracle independent of the loss's transpose: the sampler's soft-argmax of a distribution
+    peaked at cell (r, c), passed to SAM's prompt encoder as (x, y) (spec §5.2 quirk 1), lands in
+    image pixel (row y, col x); the loss is ~0 exactly for cells whose point is inside the mask."""
+    from entitysam.modeling.prompt_generator import grid_coordinates
+
+    g, S = 8, 64
+    mask = torch.zeros(S, S, dtype=torch.bool)
+    mask[0:24, 40:64] = True  # top-right block: rows 0..23, cols 40..63 (not symmetric)
+    cells = [(r, c) for r in range(g) for c in range(g)]
+    prob = _peaked(cells, g)
+    pts = (prob @ grid_coordinates(g, g).float()) * (S / g)  # (E[row], E[col]) * 8, as sample_points
+    x, y = pts[:, 0] + 0.5, pts[:, 1] + 0.5  # the prompt encoder's reading (+0.5 pixel-centre shift)
+    inside = mask[y.long(), x.long()]
+    loss = point_loss(prob, mask.expand(len(cells), S, S))
+    assert inside.sum() == 9  # 3 x 3 cells of the 8x8 grid
+    assert torch.all(loss[inside] < 1e-5)
+    assert torch.all(loss[~inside] > 13.0)  # -log(1e-6)
+
+
+def test_point_loss_is_minus_log_of_the_mass_inside():
+    g, S = 4, 16
+    mask = torch.zeros(1, S, S, dtype=torch.bool)
+    mask[0, :, :8] = True  # left half of the image: x < 8 -> soft-argmax component 0 (row) < 2
+    prob = torch.full((1, g * g), 1.0 / (g * g))  # uniform: half the mass inside
+    assert torch.allclose(point_loss(prob, mask), torch.tensor([math.log(2.0)]), atol=1e-5)
+    half = torch.zeros(1, g, g)
+    half[0, :2, :] = 1.0 / 8  # all mass on rows r < 2, i.e. x = 16 r / 4 < 8: inside
+    assert point_loss(half.flatten(1), mask).item() < 1e-5
+
+
+def test_point_loss_option_in_the_criterion(rect_masks):
+    """Off by default (official losses only); on: loss_point over matched slots of the frames where
+    the sampler ran, differentiable into the distributions, unmatched slots untouched."""
+    tgts = [rect_masks(3, 2, 64, seed=8)]
+    official = SetCriterion(HungarianMatcher(num_points=256), num_points=256)
+    option = SetCriterion(HungarianMatcher(num_points=256), dict(WEIGHT_DICT, loss_point=2.0), num_points=256,
+                          point_loss=True)
+    g = 8
+    logits = torch.randn(6, g * g, generator=_gen(1), requires_grad=True)
+    out = _outputs(tgts)  # queries 0..2 predict targets 0..2
+    out["point_probs"] = [(0, logits.softmax(-1))]
+    assert set(official(out, tgts, generator=_gen(0))) == set(WEIGHT_DICT)
+    losses, m = option.compute(out, tgts, generator=_gen(0))
+    assert m[0][0].tolist() == [0, 1, 2]
+    expected = point_loss(logits.softmax(-1)[:3], tgts[0][:3, 0].float()).mean()
+    assert torch.allclose(losses["loss_point"], expected)
+    weighted = option(out, tgts, generator=_gen(0))
+    assert torch.allclose(weighted["loss_point"], 2.0 * expected)
+    losses["loss_point"].backward()
+    assert logits.grad[:3].abs().sum() > 0 and torch.equal(logits.grad[3:], torch.zeros(3, g * g))
+    out["point_probs"] = []  # no sampler frame (e.g. only later frames): a zero that keeps the graph
+    assert option.compute(out, tgts, generator=_gen(0))[0]["loss_point"].item() == 0.0
