@@ -41,16 +41,12 @@ def _train(stage: int, data: Path, out: Path, args, init: Path | None, iters: in
 
     p = argparse.ArgumentParser()
     add_arguments(p)
-    argv = ["--model", "tiny", "--stage", str(stage), "--data", str(data), "-o", str(out), "--train-all",
+    argv = ["--model", args.model, "--stage", str(stage), "--data", str(data), "-o", str(out), "--train-all",
             "--max-iter", str(iters), "--steps", str(int(iters * 0.8)), "--frames", str(frames),
             "--lr", str(lr), "--clip-grad-norm", str(args.clip_grad_norm), "--num-points", str(args.num_points),
             "--max-num-masks", str(args.max_num_masks), "--clips-per-rank", str(args.clips_per_rank), "--checkpoint-period", str(iters), "--no-amp",
             "--device", "cpu", "--seed", str(args.seed), "--log-period", "10"]
     argv += _option_argv(args)
-    if args.point_loss:
-        argv += ["--point-loss", str(args.point_loss)]
-    if args.point_match:
-        argv += ["--point-match", str(args.point_match)]
     if init is not None:
         argv += ["--init", str(init)]
     trainer = build_trainer(p.parse_args(argv), log=lambda s: print(s, file=sys.stderr))
@@ -58,7 +54,7 @@ def _train(stage: int, data: Path, out: Path, args, init: Path | None, iters: in
 
 
 def _option_argv(args) -> list[str]:
-    """The research options (issue 16) of this run as ``entitysam train`` arguments."""
+    """The research options and training levers (issue 16) of this run as ``entitysam train`` arguments."""
     argv = []
     if args.entity_logits_from is not None:
         argv += ["--entity-logits-from", args.entity_logits_from]
@@ -67,17 +63,20 @@ def _option_argv(args) -> list[str]:
     for flag in ("no_memory", "shared_queries", "no_semantic", "unmatched_iou_zero"):
         if getattr(args, flag):
             argv.append("--" + flag.replace("_", "-"))
+    for name in ("point_loss", "point_match", "lsj_scale"):  # training options (issue 16 levers)
+        if getattr(args, name, None):
+            argv += ["--" + name.replace("_", "-"), str(getattr(args, name))]
     return argv
 
 
 def _segment_all(ckpt: Path, val: Path, pred: Path, options: dict | None = None,
-                 fast_modes: dict | None = None) -> dict:
+                 fast_modes: dict | None = None, model: str = "tiny") -> dict:
     """Segment every held-out video into one prediction folder (pan_pred/ + one pred.json).
     ``fast_modes`` (issue 15): see ``entitysam.segment.build_predictor``; with slot pruning the
     result also has the share of slot-positions computed."""
     from entitysam.segment import build_predictor, segment_video
 
-    predictor = build_predictor("tiny", checkpoint=ckpt, device="cpu", model_options=options,
+    predictor = build_predictor(model, checkpoint=ckpt, device="cpu", model_options=options,
                                 fast_modes=fast_modes)
     gt = json.loads((val / "panoptic_gt_synthetic.json").read_text())
     annotations, frames, seconds = [], 0, 0.0
@@ -86,7 +85,7 @@ def _segment_all(ckpt: Path, val: Path, pred: Path, options: dict | None = None,
     for video in gt["videos"]:
         vid = video["video_id"]
         tmp = pred / f".{vid}"
-        s = segment_video(val / "images" / vid, tmp, model="tiny", predictor=predictor, formats=("panoptic",),
+        s = segment_video(val / "images" / vid, tmp, model=model, predictor=predictor, formats=("panoptic",),
                           progress=False)
         frames += s.frames
         seconds += s.seconds
@@ -137,7 +136,7 @@ def late_entity_recall(val: Path, pred: Path) -> dict:
     return {"late_entities": total, "recalled": found, "recall": found / total if total else None}
 
 
-def slot_oracle(ckpt: Path, val: Path, options: dict | None = None) -> dict:
+def slot_oracle(ckpt: Path, val: Path, options: dict | None = None, model: str = "tiny") -> dict:
     """Mask quality before the merge: for every (GT entity, frame) the best IoU of any slot's
     mask (p >= 0.5) in that frame. Separates "no slot segments it" from "the merge drops it"."""
     from entitysam.inference.merge.steps import probabilities
@@ -145,7 +144,7 @@ def slot_oracle(ckpt: Path, val: Path, options: dict | None = None) -> dict:
     from entitysam.io.ids import rgb2id
     from entitysam.segment import build_predictor
 
-    predictor = build_predictor("tiny", checkpoint=ckpt, device="cpu", model_options=options)
+    predictor = build_predictor(model, checkpoint=ckpt, device="cpu", model_options=options)
     gt = json.loads((val / "panoptic_gt_synthetic.json").read_text())
     best, spread, inside = [], [], []
     for video in gt["videos"]:
@@ -228,7 +227,7 @@ def main() -> None:
     ap.add_argument("--val-videos", type=int, default=8)
     ap.add_argument("--val-frames", type=int, default=24)
     ap.add_argument("--stage1-iters", type=int, default=5000)
-    ap.add_argument("--stage2-iters", type=int, default=200)
+    ap.add_argument("--stage2-iters", type=int, default=200, help="0: stage 1 only (a stage-1 report)")
     ap.add_argument("--stage2-frames", type=int, default=4)
     ap.add_argument("--lr1", type=float, default=1e-3)
     ap.add_argument("--lr2", type=float, default=2e-4)
@@ -245,6 +244,10 @@ def main() -> None:
     ap.add_argument("--unmatched-iou-zero", action="store_true", help="loss option (issue 16), see entitysam train")
     ap.add_argument("--point-loss", type=float, default=0.0, help="loss option (issue 16), see entitysam train")
     ap.add_argument("--point-match", type=float, default=0.0, help="matching option (issue 16), see entitysam train")
+    ap.add_argument("--lsj-scale", default=None, metavar="MIN,MAX",
+                    help="augmentation option, see entitysam train (official 0.25,4.0)")
+    ap.add_argument("--model", default="tiny", choices=["tiny", "tiny-wide"],
+                    help="config trained from scratch (tiny-wide: twice the Hiera width, the capacity lever)")
     from entitysam._cli.options import add_model_options
 
     add_model_options(ap)  # research options (issue 16), recorded in the report's setup
@@ -276,7 +279,11 @@ def main() -> None:
 
     if args.eval_only:  # the checkpoints of an earlier run in --out; training times from its logs
         ck1, ck2 = work / "stage1" / "model_final.pth", work / "stage2" / "model_final.pth"
+        if args.stage2_iters == 0:
+            ck2 = None
         for n, ck in (("1", ck1), ("2", ck2)):
+            if ck is None:
+                continue
             if not ck.is_file():
                 sys.exit(f"--eval-only: {ck} not found (run the training first)")
             last = json.loads((ck.parent / "metrics.jsonl").read_text().splitlines()[-1])
@@ -285,18 +292,21 @@ def main() -> None:
         t0 = time.time()
         ck1 = _train(1, train, work / "stage1", args, None, args.stage1_iters, 1, args.lr1)
         timings["stage1_train_s"] = time.time() - t0
-        t0 = time.time()
-        ck2 = _train(2, train, work / "stage2", args, ck1, args.stage2_iters, args.stage2_frames, args.lr2)
-        timings["stage2_train_s"] = time.time() - t0
+        ck2 = None
+        if args.stage2_iters > 0:
+            t0 = time.time()
+            ck2 = _train(2, train, work / "stage2", args, ck1, args.stage2_iters, args.stage2_frames, args.lr2)
+            timings["stage2_train_s"] = time.time() - t0
 
     from entitysam._cli.options import model_overrides
 
     options = model_overrides(args)
     other_seeds = [int(x) for x in args.other_val_seeds.split(",") if x.strip()]
     results = {}
-    for name, ck in (("stage1", ck1), ("stage2", ck2)):
+    stages = [("stage1", ck1)] + ([("stage2", ck2)] if ck2 is not None else [])
+    for name, ck in stages:
         pred = work / f"pred_{name}"
-        speed = _segment_all(ck, val, pred, options)
+        speed = _segment_all(ck, val, pred, options, model=args.model)
         rep = evaluate_entity(pred, val / "panomasksRGB", val / "panoptic_gt_synthetic.json")
         results[name] = {
             "VEQ": rep["veq"]["VEQ"], "VEQ_SQ": rep["veq"]["VEQ_SQ"], "VEQ_RQ": rep["veq"]["VEQ_RQ"],
@@ -304,7 +314,7 @@ def main() -> None:
             "veq_per_window": [{"k": w["k"], "VEQ": w["VEQ"]} for w in rep["veq"]["windows"]],
             "late_entities": late_entity_recall(val, pred),
             "entities_per_video": entity_counts(val, pred),
-            "slot_oracle": slot_oracle(ck, val, options),
+            "slot_oracle": slot_oracle(ck, val, options, model=args.model),
             **speed,
         }
         for vs in other_seeds:  # the same model on held-out videos of other generator seeds
@@ -315,16 +325,16 @@ def main() -> None:
                                        seed=2000 + vs, things=(2, 4))
             p = work / f"pred_{name}_seed{vs}"
             shutil.rmtree(p, ignore_errors=True)
-            _segment_all(ck, v, p, options)
+            _segment_all(ck, v, p, options, model=args.model)
             r = evaluate_entity(p, v / "panomasksRGB", v / "panoptic_gt_synthetic.json")
             results[name].setdefault("other_seeds", {})[str(vs)] = {
                 "VEQ": r["veq"]["VEQ"], "VEQ_SQ": r["veq"]["VEQ_SQ"], "VEQ_RQ": r["veq"]["VEQ_RQ"],
                 "STQ_EN": r["stq"]["STQ"], "late_entities": late_entity_recall(v, p)}
-    shutil.copy(ck1, out / "tiny_stage1.pth")
-    shutil.copy(ck2, out / "tiny_stage2.pth")
+    for n, ck in stages:  # tiny_stage1.pth, tiny_stage2.pth (tiny_wide_... for --model tiny-wide)
+        shutil.copy(ck, out / f"{args.model.replace('-', '_')}_{n}.pth")
     report = {
         "setup": {k: v for k, v in vars(args).items() if k != "out"} | {
-            "train_images": n_img, "val_videos": n_vid, "image_size": 256, "model": "tiny",
+            "train_images": n_img, "val_videos": n_vid, "image_size": 256,
             "torch_threads": torch.get_num_threads()},
         "timings_s": timings,
         "results": results,
@@ -349,14 +359,15 @@ def main() -> None:
     win = ["| k | " + " | ".join(results) + " |", "|---|" + "---|" * len(results)]
     for i, w in enumerate(results["stage1"]["veq_per_window"]):
         win.append(f"| {w['k']} | " + " | ".join(f"{r['veq_per_window'][i]['VEQ']:.1f}" for r in results.values()) + " |")
-    md = ["# Learnability experiment (tiny config, from scratch, CPU)", "",
+    md = [f"# Learnability experiment ({args.model} config, from scratch, CPU)", "",
           "Generated by `benchmarks/learnability.py`; numbers below are measured, not edited.", "",
           *rows, "",
           "Before the merge: how well the best of all slots covers each ground-truth entity in each "
           "frame (no selection, no overlap test):", "", *oracle, "",
           "VEQ per window k (paper's Figure 3):", "", *win, "",
           "![VEQ per window](veq_per_window.png)", "",
-          f"Training time: stage 1 {timings['stage1_train_s'] / 60:.1f} min, stage 2 {timings['stage2_train_s'] / 60:.1f} min.",
+          f"Training time: stage 1 {timings['stage1_train_s'] / 60:.1f} min"
+          + (f", stage 2 {timings['stage2_train_s'] / 60:.1f} min." if "stage2_train_s" in timings else " (no stage 2)."),
           "", "Setup: " + json.dumps(report["setup"])]
     (out / "report.md").write_text("\n".join(md) + "\n")
     seeds_md = []

@@ -1,4 +1,5 @@
-"""Model configurations as plain data: ``vit-s``, ``vit-l`` (the released models) and ``tiny``.
+"""Model configurations as plain data: ``vit-s``, ``vit-l`` (the released models), ``tiny`` and
+``tiny-wide`` (CPU tests and experiments).
 
 The official code hard-codes the input side (1024), the slot count (50) and the 64x64
 feature grid; here they come from the config, with the official values as defaults.
@@ -146,11 +147,15 @@ TINY = EntitySAMConfig(
     memory_attention_ffn=128,
 )
 
-CONFIGS: dict[str, EntitySAMConfig] = {c.name: c for c in (VIT_S, VIT_L, TINY)}
+# The tiny config with a twice wider Hiera trunk (stage channels 16/32/64/128): the capacity
+# lever of the learnability experiment (issue 16). No released weights.
+TINY_WIDE = replace(TINY, name="tiny-wide", hiera=replace(TINY.hiera, embed_dim=16))
+
+CONFIGS: dict[str, EntitySAMConfig] = {c.name: c for c in (VIT_S, VIT_L, TINY, TINY_WIDE)}
 
 
 def resolve_config(name_or_config: str | EntitySAMConfig, **overrides) -> EntitySAMConfig:
-    """Config by name (``vit-s``, ``vit-l``, ``tiny``) or pass-through, with field overrides."""
+    """Config by name (``vit-s``, ``vit-l``, ``tiny``, ``tiny-wide``) or pass-through, with field overrides."""
     if isinstance(name_or_config, EntitySAMConfig):
         cfg = name_or_config
     else:

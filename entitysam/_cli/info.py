@@ -9,7 +9,7 @@ help = "show a model's configuration, parameter counts per module and state-dict
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="vit-s", help="vit-s | vit-l | tiny (default: vit-s)")
+    p.add_argument("--model", default="vit-s", help="vit-s | vit-l | tiny | tiny-wide (default: vit-s)")
     p.add_argument("--checkpoint", help="also load this checkpoint (checks every key and shape)")
     p.add_argument("--trust-checkpoint", action="store_true", help="allow checkpoints that need arbitrary unpickling")
     p.add_argument("--keys", action="store_true", help="print every state-dict entry as 'name<TAB>shape'")

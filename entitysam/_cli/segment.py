@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", metavar="INPUT", help="video file or folder of frames")
     p.add_argument("-o", "--output", metavar="OUTDIR", required=True,
                    help="output folder (must not exist or be empty)")
-    p.add_argument("--model", default="vit-s", help="vit-s | vit-l | tiny (default: vit-s)")
+    p.add_argument("--model", default="vit-s", help="vit-s | vit-l | tiny | tiny-wide (default: vit-s)")
     p.add_argument("--checkpoint", metavar="PATH",
                    help="checkpoint file (default: the official one, fetched once from Hugging Face)")
     p.add_argument("--trust-checkpoint", action="store_true",

@@ -17,13 +17,24 @@ training.md); several GPUs or nodes: launch with torchrun (one clip per process)
 """
 
 
+def _scale_range(text: str) -> tuple[float, float]:
+    """``MIN,MAX`` resize scales of the LSJ augmentation, 0 < MIN <= MAX."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX (two numbers), got {text!r}")
+    lo, hi = (positive_float(p) for p in parts)
+    if lo > hi:
+        raise argparse.ArgumentTypeError(f"MIN must be <= MAX, got {text!r}")
+    return lo, hi
+
+
 def _ints(text: str) -> tuple[int, ...]:
     """Comma-separated iterations, each >= 1."""
     return tuple(positive_int(v.strip()) for v in text.split(",") if v.strip())
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="vit-s", help="vit-s | vit-l | tiny")
+    p.add_argument("--model", default="vit-s", help="vit-s | vit-l | tiny | tiny-wide")
     p.add_argument("--stage", type=int, default=1, choices=(1, 2))
     p.add_argument("--data", required=True, help="COCO-panoptic root: <split>/, panoptic_<split>/, annotations/panoptic_<split>.json")
     p.add_argument("--split", default="train2017")
@@ -56,6 +67,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--point-loss", type=nonnegative_float, default=0.0, metavar="WEIGHT",
                    help="loss option: weight of a loss putting each matched slot's point-sampler distribution inside "
                         "its entity (official: 0, none; the sampler then learns only through the prompt encoding)")
+    p.add_argument("--lsj-scale", type=_scale_range, default=None, metavar="MIN,MAX",
+                   help="augmentation option: resize-scale range of the large-scale jitter (official: 0.25,4.0)")
     p.add_argument("--point-match", type=nonnegative_float, default=0.0, metavar="WEIGHT",
                    help="matching option: add WEIGHT x -log(0.01 + point-sampler mass inside the entity) to the "
                         "Hungarian cost, so a slot tends to be matched to the entity its point is on (official: 0)")
@@ -111,7 +124,9 @@ def build_trainer(args: argparse.Namespace, log=print):
             "--dinov2-checkpoint (stage 1) or --init (stage 2), or --train-all to train from scratch"
         )
     dataset = CocoPanoptic.from_root(args.data, args.split)
-    aug = AugmentationConfig(image_size=model.cfg.image_size)
+    lsj = getattr(args, "lsj_scale", None)
+    aug = AugmentationConfig(image_size=model.cfg.image_size,
+                             **({"min_scale": lsj[0], "max_scale": lsj[1]} if lsj else {}))
     clips = ClipStream(PseudoVideoClips(dataset, cfg.frames, aug, cfg.max_num_masks), seed=args.seed)
     weights = dict(WEIGHT_DICT, loss_point=cfg.point_loss) if cfg.point_loss > 0 else WEIGHT_DICT
     criterion = SetCriterion(HungarianMatcher(num_points=cfg.num_points), weight_dict=weights, num_points=cfg.num_points,

@@ -50,3 +50,39 @@ def test_learnability_passes_the_options_to_training():
     argv = ["--no-memory", "--decoder-depth", "1", "--shared-queries", "--no-semantic", "--unmatched-iou-zero",
             "--entity-logits-from", "decoder"]
     assert sorted(bench._option_argv(p.parse_args(argv))) == sorted(argv)
+    p.add_argument("--point-loss", type=float, default=0.0)
+    p.add_argument("--point-match", type=float, default=0.0)
+    p.add_argument("--lsj-scale", default=None)
+    assert bench._option_argv(p.parse_args([])) == []
+    levers = ["--point-loss", "2.0", "--point-match", "5.0", "--lsj-scale", "0.75,1.5"]
+    assert bench._option_argv(p.parse_args(levers)) == levers
+    # and entitysam train accepts them as given
+    from entitysam._cli.train import add_arguments
+
+    t = argparse.ArgumentParser()
+    add_arguments(t)
+    a = t.parse_args(["--data", "d", *levers])
+    assert (a.point_loss, a.point_match, a.lsj_scale) == (2.0, 5.0, (0.75, 1.5))
+
+
+def test_ablation_table_stage1_runs_with_diagnostics(tmp_path, monkeypatch):
+    """Stage-1-only runs (learnability --stage2-iters 0): one row each, no stage-2 time, and the
+    slot diagnostics of newer reports as extra columns."""
+    bench = _load("ablation_table")
+    for name, veq, spread in (("a", 12.0, 3.5), ("b", 14.0, 8.0)):
+        rep = _report(veq, 0.0, 300, 0)
+        del rep["results"]["stage2"], rep["timings_s"]["stage2_train_s"]
+        rep["results"]["stage1"] |= {"slot_oracle": {"mean_best_slot_iou": 0.4, "point_spread_px": spread,
+                                                     "entities_prompted": 0.25},
+                                     "entities_per_video": {"predicted": 1.5}}
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps(rep))
+    monkeypatch.setattr("sys.argv", ["x", "--out", str(tmp_path / "out"), "--stage", "stage1", "--title", "Levers",
+                                     f"official={tmp_path / 'a'}", f"wide={tmp_path / 'b'}"])
+    bench.main()
+    rows = json.loads((tmp_path / "out" / "ablations.json").read_text())["rows"]
+    assert [(r["run"], r["model"], r["VEQ"], r["training_minutes"]) for r in rows] == [
+        ("official", "stage1", 12.0, 5.0), ("wide", "stage1", 14.0, 5.0)]
+    md = (tmp_path / "out" / "ablations.md").read_text()
+    assert md.startswith("# Levers")
+    assert "| wide | 14.0 | 15.0 | 16.0 | 0.140 | 0.25 | 5.0 | 0.400 | 8.0 | 0.25 | 1.5 |" in md
