@@ -110,3 +110,20 @@ def test_option_reads_what_it_says(option, unused, used):
     changed = _model(**OPTIONS[option])
     _perturb(changed, used)
     assert not _same(_run(_model(**OPTIONS[option]), frames), _run(changed, frames))
+
+
+def test_tiny_wide_config_widens_only_the_hiera_trunk(tmp_path):
+    """``tiny-wide`` (issue 16 capacity lever): same names as ``tiny``; only the Hiera trunk and
+    what reads its channels change shape; a checkpoint of one does not load into the other."""
+    from entitysam.checkpoint import load_checkpoint, save_checkpoint
+    from entitysam.errors import EntitySAMError
+
+    tiny, wide = build_entitysam("tiny").state_dict(), build_entitysam("tiny-wide").state_dict()
+    assert tiny.keys() == wide.keys()
+    changed = {k for k in tiny if tiny[k].shape != wide[k].shape}
+    assert changed and all(k.startswith("image_encoder.") for k in changed)
+    assert any(k.startswith("image_encoder.trunk.") for k in changed)
+    assert resolve_config("tiny-wide").hiera.channel_list == [128, 64, 32, 16]
+    save_checkpoint(build_entitysam("tiny"), tmp_path / "tiny.pth")
+    with pytest.raises((EntitySAMError, RuntimeError)):
+        load_checkpoint(build_entitysam("tiny-wide"), tmp_path / "tiny.pth")

@@ -5,6 +5,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
@@ -63,6 +65,9 @@ def test_learnability_passes_the_options_to_training():
     add_arguments(t)
     a = t.parse_args(["--data", "d", *levers])
     assert (a.point_loss, a.point_match, a.lsj_scale) == (2.0, 5.0, (0.75, 1.5))
+    for bad in ("2,1", "0,1", "1", "a,b"):
+        with pytest.raises(SystemExit):
+            t.parse_args(["--data", "d", "--lsj-scale", bad])
 
 
 def test_ablation_table_stage1_runs_with_diagnostics(tmp_path, monkeypatch):

@@ -103,3 +103,23 @@ def test_options_train_all_gradients(synth_root, tmp_path, case):
     names = [n for n, _ in trainer.model.named_parameters()]
     expected = {n for n in names if (_reason(n) is not None and not n.startswith(now_used)) or n.startswith(unused)}
     assert missing == expected
+
+
+def test_training_levers_reach_the_trainer(synth_root, tmp_path):
+    """Issue 16 levers: --lsj-scale sets the augmentation, --point-loss / --point-match the
+    criterion; one step logs loss_point and the point sampler learns from it."""
+    trainer = build_trainer(_args(["--data", str(synth_root), "--stage", "1", "-o", str(tmp_path), "--max-iter", "1",
+                                   *FAST, "--lsj-scale", "1,1", "--point-loss", "2", "--point-match", "3"]),
+                            log=lambda s: None)
+    aug = trainer.clips.clips.aug
+    assert (aug.min_scale, aug.max_scale) == (1.0, 1.0)
+    crit = trainer.criterion
+    assert crit.point_loss and crit.point_match == 3.0 and crit.weight_dict["loss_point"] == 2.0
+    assert (trainer.cfg.point_loss, trainer.cfg.point_match) == (2.0, 3.0)
+    logged = trainer.train_step()
+    assert logged["loss_point"] > 0
+    assert trainer.model.point_sampler_num.weight.grad.abs().sum() > 0
+    official = build_trainer(_args(["--data", str(synth_root), "--stage", "1", "-o", str(tmp_path / "o"),
+                                    "--max-iter", "1", *FAST]), log=lambda s: None)
+    assert "loss_point" not in official.criterion.weight_dict and not official.criterion.point_loss
+    assert (official.clips.clips.aug.min_scale, official.clips.clips.aug.max_scale) == (0.25, 4.0)
