@@ -227,7 +227,7 @@ def main() -> None:
     ap.add_argument("--val-videos", type=int, default=8)
     ap.add_argument("--val-frames", type=int, default=24)
     ap.add_argument("--stage1-iters", type=int, default=5000)
-    ap.add_argument("--stage2-iters", type=int, default=500, help="0: stage 1 only (a stage-1 report)")
+    ap.add_argument("--stage2-iters", type=int, default=400, help="0: stage 1 only (a stage-1 report)")
     ap.add_argument("--stage2-frames", type=int, default=4)
     ap.add_argument("--lr1", type=float, default=1e-3)
     ap.add_argument("--lr2", type=float, default=2e-4)
