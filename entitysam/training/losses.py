@@ -205,10 +205,17 @@ def point_loss(point_prob: torch.Tensor, target_masks: torch.Tensor, eps: float 
     Returns:
         (M,) per-pair losses.
     """
-    g = int(round(point_prob.shape[-1] ** 0.5))
-    cover = F.adaptive_avg_pool2d(target_masks[:, None].float(), g)[:, 0]  # (M, g, g) share of each cell
-    inside = (point_prob * cover.transpose(-1, -2).flatten(1)).sum(-1)
+    inside = (point_prob * sampler_coverage(target_masks, point_prob.shape[-1])).sum(-1)
     return -torch.log(inside + eps)
+
+
+def sampler_coverage(masks: torch.Tensor, cells: int) -> torch.Tensor:
+    """(M, S, S) masks -> (M, g*g) share of each point-sampler grid cell inside the mask, with
+    g*g = ``cells``; cell (r, c) covers image cell (row c, col r) (quirk 1: the sampler's
+    (row, col) soft-argmax is read as (x, y) by the prompt encoder)."""
+    g = int(round(cells ** 0.5))
+    cover = F.adaptive_avg_pool2d(masks[:, None].float(), g)[:, 0]  # (M, g, g) share of each cell
+    return cover.transpose(-1, -2).flatten(1)
 
 
 def point_match_cost(point_probs, target_masks: torch.Tensor, eps: float = 1e-2) -> torch.Tensor | None:
@@ -220,9 +227,7 @@ def point_match_cost(point_probs, target_masks: torch.Tensor, eps: float = 1e-2)
     """
     costs = []
     for t, prob in point_probs:
-        g = int(round(prob.shape[-1] ** 0.5))
-        cover = F.adaptive_avg_pool2d(target_masks[:, t, None].float(), g)[:, 0]  # (N, g, g)
-        mass = prob.detach().float() @ cover.transpose(-1, -2).flatten(1).t()  # (Q, N), transposed grid (quirk 1)
+        mass = prob.detach().float() @ sampler_coverage(target_masks[:, t], prob.shape[-1]).t()  # (Q, N)
         visible = target_masks[:, t].flatten(1).any(1)
         costs.append(torch.where(visible[None], -torch.log(mass + eps), torch.zeros_like(mass)))
     return torch.stack(costs).mean(0) if costs else None

@@ -318,3 +318,26 @@ def test_point_loss_option_in_the_criterion(rect_masks):
     assert logits.grad[:3].abs().sum() > 0 and torch.equal(logits.grad[3:], torch.zeros(3, g * g))
     out["point_probs"] = []  # no sampler frame (e.g. only later frames): a zero that keeps the graph
     assert option.compute(out, tgts, generator=_gen(0))[0]["loss_point"].item() == 0.0
+
+
+def test_point_match_option_matches_slots_to_the_entity_under_their_point():
+    """With identical mask predictions (the official cost cannot tell slots apart), the point
+    cost decides: each slot is matched to the entity its distribution sits in (transposed grid)."""
+    from entitysam.training.losses import point_match_cost
+
+    g, S = 4, 16
+    tgt = torch.zeros(2, 1, S, S, dtype=torch.bool)
+    tgt[0, 0, :, :8] = True  # left half: image cols < 8 -> sampler rows r < 2
+    tgt[1, 0, :, 8:] = True  # right half: r >= 2
+    cells = [(3, 1), (0, 2), (1, 0)]  # slot 0 on the right entity, slots 1 and 2 on the left one
+    prob = _peaked(cells, g)
+    cost = point_match_cost([(0, prob)], tgt)
+    assert cost.shape == (3, 2)
+    assert cost[0, 1] < cost[0, 0] and cost[1, 0] < cost[1, 1]
+    assert torch.allclose(cost.max(), torch.tensor(-math.log(0.01)))  # bounded by -log(eps)
+    assert point_match_cost([], tgt) is None
+    out = {"pred_logits": torch.zeros(1, 3, 2), "pred_iou": torch.zeros(1, 3, 1, 1),
+           "pred_masks": torch.zeros(1, 3, 1, S, S), "point_probs": [(0, prob)]}
+    crit = SetCriterion(HungarianMatcher(num_points=64), num_points=64, point_match=1.0)
+    _, m = crit.compute(out, [tgt], generator=_gen(0))
+    assert dict(zip(m[0][0].tolist(), m[0][1].tolist())) in ({0: 1, 1: 0}, {0: 1, 2: 0})
