@@ -304,7 +304,7 @@ class EntitySAM(nn.Module):
         point_prob = None
         if prev_points is None:
             tokens = pix_feat[:1].flatten(2).permute(0, 2, 1)
-            points, point_prob = pg.sample_points(tokens, S, g, with_prob=True)
+            points, point_prob = pg.sample_points(tokens, S, g)
         else:
             points = prev_points + pg.offsets(attended)
         entity_logits = pg.entity_logits(attended)  # official; replaced below with entity_logits_from="decoder"

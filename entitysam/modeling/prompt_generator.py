@@ -52,16 +52,16 @@ class PromptGenerator:
         emb = self.m.offset_embedding.weight
         return emb if self.slots is None else emb.index_select(0, self.slots)
 
-    def sample_points(self, tokens: Tensor, image_size: int, grid: int, with_prob: bool = False):
+    def sample_points(self, tokens: Tensor, image_size: int, grid: int) -> tuple[Tensor, Tensor]:
         """Frame-0 learned point sampler.
 
         Args:
             tokens: (1, g*g, C) SAM tokens of slot copy 0 (``pix_feat`` at position 0).
-            with_prob: also return the spatial distributions (for the optional point loss).
         Returns:
-            (Q, 2) points in input pixels (not detached: gradients reach the sampler in training),
-            the computed slots' rows only when the view was made for a subset; with
-            ``with_prob`` a pair (points, (Q, g*g) distribution over the grid cells, row-major).
+            (Q, 2) points in input pixels (not detached: gradients reach the sampler in training)
+            and the (Q, g*g) distributions over the grid cells (row-major) they are the
+            soft-argmax of (for the optional point loss), the computed slots' rows only when the
+            view was made for a subset.
         """
         attn, _ = self.m.point_sampler_net(tokens, tokens, tokens, need_weights=False)  # no PE
         prob = self.m.point_sampler_num(attn).softmax(dim=1)  # (1, g*g, Q): softmax over positions
@@ -73,7 +73,7 @@ class PromptGenerator:
         prob = prob[0].t()  # (Q, g*g)
         if self.slots is not None:
             points, prob = points.index_select(0, self.slots), prob.index_select(0, self.slots)
-        return (points, prob) if with_prob else points
+        return points, prob
 
     def attend(self, f_cat: Tensor) -> Tensor:
         """Offset attention: slot b's ``offset_embedding`` query over its own fused tokens.
