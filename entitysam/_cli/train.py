@@ -130,8 +130,7 @@ def build_trainer(args: argparse.Namespace, log=print):
     clips = ClipStream(PseudoVideoClips(dataset, cfg.frames, aug, cfg.max_num_masks), seed=args.seed)
     weights = dict(WEIGHT_DICT, loss_point=cfg.point_loss) if cfg.point_loss > 0 else WEIGHT_DICT
     criterion = SetCriterion(HungarianMatcher(num_points=cfg.num_points), weight_dict=weights, num_points=cfg.num_points,
-                             unmatched_iou_zero=cfg.unmatched_iou_zero, point_loss=cfg.point_loss > 0,
-                             point_match=cfg.point_match)
+                             unmatched_iou_zero=cfg.unmatched_iou_zero, point_match=cfg.point_match)
     trainer = Trainer(model, clips, criterion, cfg, device=device, log=log)
     if args.resume and not trainer.resume():
         log(f"no checkpoint to resume in {cfg.output_dir}; starting at iteration 0")

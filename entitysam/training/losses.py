@@ -233,11 +233,13 @@ def point_match_cost(point_probs, target_masks: torch.Tensor, eps: float = 1e-2)
     return torch.stack(costs).mean(0) if costs else None
 
 
-def _per_clip(point_probs) -> list:
-    """``outputs["point_probs"]`` as a list per clip (one clip's list of (t, prob) is B = 1)."""
+def _per_clip(point_probs, clips: int) -> list:
+    """``outputs["point_probs"]`` (absent, one clip's list of (t, prob) for B = 1, or a list per
+    clip) as a list of ``clips`` lists, empty where a clip has none."""
+    point_probs = point_probs or []
     if point_probs and isinstance(point_probs[0], tuple):
-        return [point_probs]
-    return list(point_probs)
+        point_probs = [point_probs]
+    return list(point_probs) + [[]] * (clips - len(point_probs))
 
 
 def num_masks_normaliser(num_targets: int, num_frames: int, device: torch.device | None = None) -> float:
@@ -293,17 +295,15 @@ class SetCriterion:
         oversample_ratio: float = OVERSAMPLE_RATIO,
         importance_sample_ratio: float = IMPORTANCE_SAMPLE_RATIO,
         unmatched_iou_zero: bool = False,
-        point_loss: bool = False,
         point_match: float = 0.0,
     ) -> None:
         """``unmatched_iou_zero``: option (issue 16; official False): the IoU head of every
         unmatched slot is also supervised, towards 0 in every frame (officially unmatched
         slots get no IoU loss, so the head never learns what a non-entity looks like)."""
         self.unmatched_iou_zero = unmatched_iou_zero
-        self.point_loss = point_loss  # option (issue 16): loss_point from outputs["point_probs"]
         self.point_match = point_match  # option (issue 16): weight of the point cost in the matching
         self.matcher = matcher if matcher is not None else HungarianMatcher(num_points=num_points)
-        self.weight_dict = dict(weight_dict)
+        self.weight_dict = dict(weight_dict)  # with "loss_point": the point-loss option (issue 16)
         self.num_points, self.oversample_ratio = num_points, oversample_ratio
         self.importance_sample_ratio = importance_sample_ratio
 
@@ -320,9 +320,9 @@ class SetCriterion:
         t = masks.shape[2]
         extra = None
         if self.point_match > 0:
-            probs = _per_clip(outputs.get("point_probs") or [])
-            extra = [point_match_cost(probs[b] if b < len(probs) else [], targets[b]) * self.point_match
-                     if targets[b].shape[0] else None for b in range(len(targets))]
+            probs = _per_clip(outputs.get("point_probs"), len(targets))
+            extra = [point_match_cost(probs[b], targets[b]) * self.point_match if targets[b].shape[0] else None
+                     for b in range(len(targets))]
         matches = self.matcher(logits, masks, targets, generator, extra)
         if num_masks is None:
             num_masks = num_masks_normaliser(sum(int(x.shape[0]) for x in targets), t, logits.device)
@@ -352,17 +352,22 @@ class SetCriterion:
             loss_iou = iou_loss(pred_iou, target_iou)
         losses = {"loss_ce": loss_ce, "loss_mask": loss_mask, "loss_dice": loss_dice, "loss_iou": loss_iou}
         if self.point_loss:
-            losses["loss_point"] = self._point_loss(outputs.get("point_probs") or [], targets, matches, masks)
+            losses["loss_point"] = self._point_loss(outputs.get("point_probs"), targets, matches, masks)
         return losses, matches
+
+    @property
+    def point_loss(self) -> bool:
+        """Option (issue 16): ``loss_point`` is computed when the weights give it a weight."""
+        return "loss_point" in self.weight_dict
 
     @staticmethod
     def _point_loss(point_probs, targets, matches, masks) -> torch.Tensor:
         """Mean :func:`point_loss` over the matched (slot, entity) pairs of every frame where the
         sampler ran and the entity is visible. ``point_probs``: per clip a list of (t, (Q, g*g))."""
-        point_probs = _per_clip(point_probs)
+        point_probs = _per_clip(point_probs, len(matches))
         terms = []
         for b, (q, k) in enumerate(matches):
-            for t, prob in (point_probs[b] if b < len(point_probs) else []):
+            for t, prob in point_probs[b]:
                 tgt = targets[b][k, t]  # (M, S, S)
                 visible = tgt.flatten(1).any(1)
                 if visible.any():

@@ -301,8 +301,8 @@ def test_point_loss_option_in_the_criterion(rect_masks):
     the sampler ran, differentiable into the distributions, unmatched slots untouched."""
     tgts = [rect_masks(3, 2, 64, seed=8)]
     official = SetCriterion(HungarianMatcher(num_points=256), num_points=256)
-    option = SetCriterion(HungarianMatcher(num_points=256), dict(WEIGHT_DICT, loss_point=2.0), num_points=256,
-                          point_loss=True)
+    option = SetCriterion(HungarianMatcher(num_points=256), dict(WEIGHT_DICT, loss_point=2.0), num_points=256)
+    assert option.point_loss and not official.point_loss
     g = 8
     logits = torch.randn(6, g * g, generator=_gen(1), requires_grad=True)
     out = _outputs(tgts)  # queries 0..2 predict targets 0..2
