@@ -277,25 +277,23 @@ def main() -> None:
                                  seed=2000 + args.seed, things=(2, 4))
     timings = {"data_s": time.time() - t0}
 
+    stages = []  # (name, checkpoint): stage 1, then stage 2 unless --stage2-iters 0
     if args.eval_only:  # the checkpoints of an earlier run in --out; training times from its logs
-        ck1, ck2 = work / "stage1" / "model_final.pth", work / "stage2" / "model_final.pth"
-        if args.stage2_iters == 0:
-            ck2 = None
-        for n, ck in (("1", ck1), ("2", ck2)):
-            if ck is None:
-                continue
+        for name in ("stage1", "stage2")[: 1 if args.stage2_iters == 0 else 2]:
+            ck = work / name / "model_final.pth"
             if not ck.is_file():
                 sys.exit(f"--eval-only: {ck} not found (run the training first)")
             last = json.loads((ck.parent / "metrics.jsonl").read_text().splitlines()[-1])
-            timings[f"stage{n}_train_s"] = last["time"]
+            timings[f"{name}_train_s"] = last["time"]
+            stages.append((name, ck))
     else:
         t0 = time.time()
-        ck1 = _train(1, train, work / "stage1", args, None, args.stage1_iters, 1, args.lr1)
+        stages.append(("stage1", _train(1, train, work / "stage1", args, None, args.stage1_iters, 1, args.lr1)))
         timings["stage1_train_s"] = time.time() - t0
-        ck2 = None
         if args.stage2_iters > 0:
             t0 = time.time()
-            ck2 = _train(2, train, work / "stage2", args, ck1, args.stage2_iters, args.stage2_frames, args.lr2)
+            stages.append(("stage2", _train(2, train, work / "stage2", args, stages[0][1], args.stage2_iters,
+                                            args.stage2_frames, args.lr2)))
             timings["stage2_train_s"] = time.time() - t0
 
     from entitysam._cli.options import model_overrides
@@ -303,7 +301,6 @@ def main() -> None:
     options = model_overrides(args)
     other_seeds = [int(x) for x in args.other_val_seeds.split(",") if x.strip()]
     results = {}
-    stages = [("stage1", ck1)] + ([("stage2", ck2)] if ck2 is not None else [])
     for name, ck in stages:
         pred = work / f"pred_{name}"
         speed = _segment_all(ck, val, pred, options, model=args.model)
